@@ -1,0 +1,37 @@
+"""cbring: WinINet status callbacks into a lock-free ring, drained from Python in batches."""
+
+import os as _os
+
+from cbring._core import (
+    EVENT_FORMAT,
+    EVENT_SIZE,
+    MAX_CAPACITY,
+    MAX_RINGS,
+    AsyncResult,
+    Batch,
+    InternetStatus,
+    Ring,
+    RingStats,
+    StatusEvent,
+)
+
+__all__ = [
+    "EVENT_FORMAT",
+    "EVENT_SIZE",
+    "MAX_CAPACITY",
+    "MAX_RINGS",
+    "AsyncResult",
+    "Batch",
+    "InternetStatus",
+    "Ring",
+    "RingStats",
+    "StatusEvent",
+    "get_include",
+]
+
+__version__ = "0.1.0"
+
+
+def get_include() -> str:
+    """The folder to add to a C compiler's include path: ``#include <cbring/ring.h>``."""
+    return _os.path.join(_os.path.dirname(__file__), "include")

@@ -1,0 +1,189 @@
+/* Multi-producer stress test of include/cbring, built with -Werror and run
+ * under ThreadSanitizer, AddressSanitizer and valgrind by tests/c/run.sh.
+ *
+ * Every producer pushes a numbered sequence; the consumer checks that every
+ * record arrives exactly once, in each producer's order, and that the
+ * counters add up, under each overflow policy with a small ring so that
+ * overflow is exercised, and with the ring closed while producers run. */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cbring/ring.h"
+#include "cbring/status.h"
+
+#define MAX_PRODUCERS 8
+
+typedef struct producer {
+    pthread_t thread;
+    cbr_ring *ring;
+    uint32_t id;
+    uint64_t count;
+    uint64_t accepted;  /* pushed or spilled */
+    uint64_t refused;   /* dropped or late */
+} producer;
+
+static int failures;
+
+#define CHECK(cond, ...)                                              \
+    do {                                                              \
+        if (!(cond)) {                                                \
+            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);           \
+            fprintf(stderr, __VA_ARGS__);                             \
+            fputc('\n', stderr);                                      \
+            failures++;                                               \
+        }                                                             \
+    } while (0)
+
+static void *produce(void *arg)
+{
+    producer *p = (producer *)arg;
+    uint64_t i;
+    for (i = 0; i < p->count; i++) {
+        cbr_async_result ar;
+        ar.dwResult = (cbr_dword_ptr)i;
+        ar.dwError = p->id;
+        int r = cbr_ring_push_status(p->ring, (cbr_hinternet)(uintptr_t)(p->id + 1),
+                                     ((cbr_dword_ptr)p->id << 40) | i, 100, &ar, sizeof ar);
+        /* relaxed: the consumer polls these to learn when producers are done */
+        if (r == CBR_PUSHED || r == CBR_SPILLED)
+            __atomic_store_n(&p->accepted, p->accepted + 1, __ATOMIC_RELAXED);
+        else
+            __atomic_store_n(&p->refused, p->refused + 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+/* Drains until every producer has finished and the ring is empty; checks
+ * order per producer.  Returns the number of records drained. */
+static uint64_t consume(cbr_ring *r, producer *ps, int n, int close_after, unsigned stall_every)
+{
+    static cbr_record buf[4096];
+    uint64_t next[MAX_PRODUCERS] = {0};
+    uint64_t total = 0, rounds = 0;
+    int running = 1;
+
+    while (running) {
+        size_t k, i;
+        if (close_after && total >= (uint64_t)close_after && !cbr_ring_closed(r))
+            cbr_ring_close(r);
+        if (stall_every && ++rounds % stall_every == 0) {
+            unsigned s;
+            for (s = 0; s < 40; s++)
+                cbr_backoff(s);
+        }
+        if (!cbr_ring_wait(r, 50)) {
+            int done = 1;
+            /* producers may still be about to push */
+            for (i = 0; i < (size_t)n; i++)
+                done &= __atomic_load_n(&ps[i].accepted, __ATOMIC_RELAXED) + __atomic_load_n(&ps[i].refused, __ATOMIC_RELAXED) == ps[i].count;
+            if (done && !cbr_ring_ready(r))
+                running = 0;
+            continue;
+        }
+        k = cbr_ring_drain(r, buf, sizeof buf / sizeof buf[0]);
+        for (i = 0; i < k; i++) {
+            uint32_t id = (uint32_t)(buf[i].context >> 40);
+            uint64_t seq = buf[i].context & ((UINT64_C(1) << 40) - 1);
+            CHECK(id < (uint32_t)n, "bad producer id %u", id);
+            if (id >= (uint32_t)n)
+                continue;
+            CHECK(seq >= next[id], "producer %u: %" PRIu64 " after %" PRIu64, id, seq, next[id]);
+            CHECK(buf[i].result == seq && buf[i].error == id && buf[i].kind == CBR_INFO_ASYNC_RESULT,
+                  "record fields corrupted");
+            next[id] = seq + 1;
+        }
+        total += k;
+    }
+    return total;
+}
+
+static void run(const char *name, enum cbr_overflow policy, uint64_t capacity, int nprod,
+                uint64_t per_producer, int close_after, unsigned stall_every)
+{
+    cbr_ring *r = (cbr_ring *)aligned_alloc(CBR_CACHELINE, sizeof(cbr_ring));
+    producer ps[MAX_PRODUCERS];
+    cbr_ring_stats st;
+    uint64_t drained, accepted = 0, refused = 0;
+    int i;
+
+    CHECK(cbr_ring_init(r, capacity, policy, 2000000, 0) == 0, "init");
+    for (i = 0; i < nprod; i++) {
+        ps[i].ring = r;
+        ps[i].id = (uint32_t)i;
+        ps[i].count = per_producer;
+        ps[i].accepted = ps[i].refused = 0;
+        pthread_create(&ps[i].thread, NULL, produce, &ps[i]);
+    }
+    drained = consume(r, ps, nprod, close_after, stall_every);
+    for (i = 0; i < nprod; i++) {
+        pthread_join(ps[i].thread, NULL);
+        accepted += ps[i].accepted;
+        refused += ps[i].refused;
+    }
+    cbr_ring_close(r);
+    {
+        static cbr_record rest[4096];
+        size_t k;
+        while ((k = cbr_ring_drain(r, rest, 4096)) != 0)
+            drained += k;
+    }
+    cbr_ring_get_stats(r, &st);
+    CHECK(drained == accepted, "%s: drained %" PRIu64 " != accepted %" PRIu64, name, drained, accepted);
+    CHECK(st.pushed == accepted, "%s: stats.pushed %" PRIu64 " != %" PRIu64, name, st.pushed, accepted);
+    CHECK(st.drained == drained, "%s: stats.drained", name);
+    CHECK(st.dropped + st.late == refused, "%s: dropped %" PRIu64 " + late %" PRIu64 " != refused %" PRIu64,
+          name, st.dropped, st.late, refused);
+    CHECK(accepted + refused == per_producer * (uint64_t)nprod, "%s: calls unaccounted", name);
+    if (policy == CBR_OVERFLOW_SPILL && !close_after)
+        CHECK(refused == 0, "%s: spill lost %" PRIu64, name, refused);
+    printf("%-28s pushed %9" PRIu64 " spilled %8" PRIu64 " dropped %8" PRIu64 " late %8" PRIu64
+           " wakeups %6" PRIu64 " high %6" PRIu64 "\n",
+           name, st.pushed, st.spilled, st.dropped, st.late, st.wakeups, st.high_water);
+    cbr_ring_destroy(r);
+    free(r);
+}
+
+static void test_decoder(void)
+{
+    cbr_record rec;
+    char name[] = "downloads.example.test";
+    cbr_dword dw = 4096;
+    cbr_hinternet h = (cbr_hinternet)(uintptr_t)0x1234;
+
+    cbr_record_from_status(&rec, NULL, 1, 100, NULL, 16);
+    CHECK(rec.kind == CBR_INFO_NONE && (rec.flags & CBR_FLAG_NULL_INFO), "NULL async result");
+    cbr_record_from_status(&rec, NULL, 1, 100, &dw, sizeof dw);
+    CHECK(rec.kind == CBR_INFO_NONE && (rec.flags & CBR_FLAG_SHORT_INFO), "short async result");
+    cbr_record_from_status(&rec, NULL, 1, 41, &dw, sizeof dw);
+    CHECK(rec.kind == CBR_INFO_DWORD && rec.result == 4096, "DWORD");
+    cbr_record_from_status(&rec, NULL, 1, 70, &h, sizeof h);
+    CHECK(rec.kind == CBR_INFO_HANDLE && rec.result == 0x1234, "handle");
+    cbr_record_from_status(&rec, NULL, 1, 10, name, (cbr_dword)sizeof name);
+    CHECK(rec.kind == CBR_INFO_BYTES && rec.data_len == CBR_RECORD_INLINE
+          && (rec.flags & CBR_FLAG_TRUNCATED) && rec.length == sizeof name, "truncated string");
+    cbr_record_from_status(&rec, NULL, 1, 10, name, 4);
+    CHECK(rec.data_len == 4 && !(rec.flags & CBR_FLAG_TRUNCATED), "short string");
+    cbr_record_from_status(&rec, NULL, 1, 9999, NULL, 0);
+    CHECK(rec.kind == CBR_INFO_NONE && rec.flags == 0, "unknown status, no payload");
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 200000;
+
+    test_decoder();
+    run("spill, 4 producers", CBR_OVERFLOW_SPILL, 64, 4, n, 0, 7);
+    run("drop, 4 producers", CBR_OVERFLOW_DROP, 64, 4, n, 0, 7);
+    run("block, 4 producers", CBR_OVERFLOW_BLOCK, 64, 4, n, 0, 7);
+    run("spill, capacity 1", CBR_OVERFLOW_SPILL, 1, 2, n / 4, 0, 3);
+    run("spill, large, no stalls", CBR_OVERFLOW_SPILL, 1 << 16, 4, n, 0, 0);
+    run("close while producing", CBR_OVERFLOW_SPILL, 256, 4, n, (int)(n / 2), 0);
+    if (failures) {
+        fprintf(stderr, "%d failures\n", failures);
+        return 1;
+    }
+    printf("ring_stress: all checks passed\n");
+    return 0;
+}
