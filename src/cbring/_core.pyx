@@ -552,7 +552,7 @@ cdef class Ring:
 
         Returns a Batch, possibly empty; never blocks.  On a closed ring it
         returns what was left, then empty batches."""
-        cdef size_t want, size, n = 0, more
+        cdef size_t want, size, n = 0
         cdef cbr_record *buf = NULL
         cdef cbr_record *grown
         if max_events is None:
@@ -563,24 +563,12 @@ cdef class Ring:
             return Batch._adopt(NULL, 0)
         if self._r.notify:
             cbr_ring_notify_clear(self._r)
-        size = cbr_ring_size_hint(self._r)
-        if size == 0 and cbr_ring_ready(self._r):
-            size = 256
-        size = min(size, want)
+        size = min(<size_t>cbr_ring_size_hint(self._r), want)
         if size:
             buf = <cbr_record *>PyMem_Malloc(size * sizeof(cbr_record))
             if buf == NULL:
-                raise MemoryError()
+                raise MemoryError(f"cannot allocate a batch of {size} events")
             n = cbr_ring_drain(self._r, buf, size)
-            more = _ring_backlog(self._r)
-            if n == size and more and n < want:
-                size = min(want, n + more)
-                grown = <cbr_record *>PyMem_Realloc(buf, size * sizeof(cbr_record))
-                if grown == NULL:
-                    PyMem_Free(buf)
-                    raise MemoryError()
-                buf = grown
-                n += cbr_ring_drain(self._r, buf + n, size - n)
             if n == 0:
                 PyMem_Free(buf)
                 buf = NULL
@@ -709,10 +697,8 @@ cdef extern from *:
     { return cbr_load_u64(&r->tail, CBR_RELAXED) & ~CBR_RING_CLOSED; }
     static inline uint32_t cbr_py_ring_policy(cbr_ring *r)
     { return cbr_load_u32(&r->policy, CBR_RELAXED); }
-    static inline uint64_t cbr_py_ring_backlog(cbr_ring *r) { return r->backlog_len; }
     static inline void cbr_py_wakeup_signal(cbr_ring *r) { cbr_wakeup_signal(&r->wake); }
     """
     uint64_t _ring_tail "cbr_py_ring_tail" (cbr_ring *r) nogil
     uint32_t _ring_policy "cbr_py_ring_policy" (cbr_ring *r) nogil
-    uint64_t _ring_backlog "cbr_py_ring_backlog" (cbr_ring *r) nogil
     void cbr_wakeup_signal_ "cbr_py_wakeup_signal" (cbr_ring *r) nogil

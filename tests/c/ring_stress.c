@@ -108,7 +108,7 @@ static void run(const char *name, enum cbr_overflow policy, uint64_t capacity, i
     uint64_t drained, accepted = 0, refused = 0;
     int i;
 
-    CHECK(cbr_ring_init(r, capacity, policy, 2000000, 0) == 0, "init");
+    CHECK(cbr_ring_init(r, cbr_ring_round_capacity(capacity), policy, 2000000, 0) == 0, "init");
     for (i = 0; i < nprod; i++) {
         ps[i].ring = r;
         ps[i].id = (uint32_t)i;
@@ -177,7 +177,7 @@ int main(int argc, char **argv)
     run("spill, 4 producers", CBR_OVERFLOW_SPILL, 64, 4, n, 0, 7);
     run("drop, 4 producers", CBR_OVERFLOW_DROP, 64, 4, n, 0, 7);
     run("block, 4 producers", CBR_OVERFLOW_BLOCK, 64, 4, n, 0, 7);
-    run("spill, capacity 1", CBR_OVERFLOW_SPILL, 1, 2, n / 4, 0, 3);
+    run("spill, capacity 2", CBR_OVERFLOW_SPILL, 2, 2, n / 4, 0, 3);
     run("spill, large, no stalls", CBR_OVERFLOW_SPILL, 1 << 16, 4, n, 0, 0);
     run("close while producing", CBR_OVERFLOW_SPILL, 256, 4, n, (int)(n / 2), 0);
     if (failures) {
