@@ -12,6 +12,7 @@ from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_RECORDS_RO, PyBuffer_IsCon
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.pycapsule cimport PyCapsule_New
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, uintptr_t
 from libc.string cimport memcpy, memset
 
@@ -622,7 +623,7 @@ cdef class Ring:
         False on a closed ring with nothing left.  Signals (Ctrl-C) are
         handled within 100 ms."""
         cdef int slice_ms, r = 0
-        cdef double left
+        cdef double left = 0.0
         if timeout is not None:
             try:
                 left = float(timeout)
@@ -702,3 +703,18 @@ cdef extern from *:
     uint64_t _ring_tail "cbr_py_ring_tail" (cbr_ring *r) nogil
     uint32_t _ring_policy "cbr_py_ring_policy" (cbr_ring *r) nogil
     void cbr_wakeup_signal_ "cbr_py_wakeup_signal" (cbr_ring *r) nogil
+
+
+cdef extern from "_capi.h":
+    const char *CBRING_CAPSULE_NAME
+    void *cbr_capi_fill(cbr_ring *(*ring_from_object)(object) except NULL)
+
+
+cdef cbr_ring *_capi_ring_from_object(object ring) except NULL:
+    if not isinstance(ring, Ring):
+        raise TypeError(f"expected a cbring.Ring, got {type(ring).__name__}")
+    return (<Ring>ring)._r
+
+
+# The C API table for other extensions; see include/cbring/cbring.h.
+_C_API = PyCapsule_New(cbr_capi_fill(_capi_ring_from_object), CBRING_CAPSULE_NAME, NULL)
