@@ -576,10 +576,11 @@ static inline void cbr_ring_disarm(cbr_ring *r)
 }
 
 /* Consumer, in notify mode, after each drain: leaves wake.rfd readable if
- * anything is pending, else arms it so that the next push makes it so. */
+ * anything is pending or the ring is closed (a reader must learn that),
+ * else arms it so that the next push makes it readable. */
 static inline void cbr_ring_notify_rearm(cbr_ring *r)
 {
-    if (!cbr_ring_arm(r))
+    if (cbr_ring_closed(r) || !cbr_ring_arm(r))
         cbr_wakeup_signal(&r->wake);
 }
 

@@ -658,13 +658,22 @@ cdef class Ring:
         From the first call on, every drain re-arms it.  It may be readable
         spuriously once; drain() then returns an empty batch.  Producers
         make a system call only when the consumer has found the ring empty,
-        never once per record under load."""
-        if cbr_ring_closed(self._r):
-            raise ValueError("fileno() on a closed Ring")
+        never once per record under load.  Once the ring is closed it stays
+        readable, so that a reader wakes, drains what is left and sees the end.
+        The descriptor is valid until the Ring is collected."""
+        if self._destroyed:
+            raise ValueError("fileno() on a collected Ring")
         if not self._r.notify:
             self._r.notify = 1
             cbr_ring_notify_rearm(self._r)
         return self._r.wake.rfd
+
+    def batches(self, max_events=None):
+        """An async iterator of non-empty batches, for ``async for batch in
+        ring.batches()``; it ends once the ring is closed and drained.  See
+        cbring.aio: the event loop never blocks."""
+        from cbring.aio import batches
+        return batches(self, max_events)
 
     def close(self):
         """Refuses further records; calls to status_callback from then on are
