@@ -517,16 +517,25 @@ static inline size_t cbr_ring_drain(cbr_ring *r, cbr_record *out, size_t max)
     return n;
 }
 
-/* Consumer: the next drain will return at least one record. */
+/* Consumer: the next drain will return at least one record.  After close,
+ * skips positions that were abandoned, as drain does, so that one cannot
+ * hide the records behind it. */
 static inline int cbr_ring_ready(cbr_ring *r)
 {
-    uint64_t h = r->head;
-    /* acquire: pairs with the producer's publishing store */
-    if (cbr_load_u32(&r->slots[h & r->mask].seq, CBR_ACQUIRE) == (uint32_t)(h + 1))
-        return 1;
-    if (r->backlog == NULL || r->backlog->pos != h)
-        cbr_ring_take_spill_(r);
-    return r->backlog != NULL && r->backlog->pos == h;
+    for (;;) {
+        uint64_t h = r->head;
+        /* acquire: pairs with the producer's publishing store */
+        if (cbr_load_u32(&r->slots[h & r->mask].seq, CBR_ACQUIRE) == (uint32_t)(h + 1))
+            return 1;
+        if (r->backlog == NULL || r->backlog->pos != h)
+            cbr_ring_take_spill_(r);
+        if (r->backlog != NULL && r->backlog->pos == h)
+            return 1;
+        if (!(r->quiescent && h < r->end))
+            return 0;
+        /* release: as in drain; nothing was read from the abandoned position */
+        cbr_store_u64(&r->head, h + 1, CBR_RELEASE);
+    }
 }
 
 /* Consumer: a position has been claimed and not drained, or a producer

@@ -13,9 +13,10 @@
 
 /* Overflow nodes come from here, so that a test can make allocation fail. */
 static int fail_malloc;
+static __thread int fail_malloc_here;  /* this thread only */
 static void *test_malloc(size_t n)
 {
-    return __atomic_load_n(&fail_malloc, __ATOMIC_RELAXED) ? NULL : malloc(n);
+    return __atomic_load_n(&fail_malloc, __ATOMIC_RELAXED) || fail_malloc_here ? NULL : malloc(n);
 }
 #define CBR_MALLOC test_malloc
 #define CBR_FREE free
@@ -232,12 +233,57 @@ static void test_close_frees_a_producer_waiting_without_memory(void)
     free(r);
 }
 
+static void *push_one_without_memory(void *arg)
+{
+    fail_malloc_here = 1;
+    return push_one(arg);
+}
+
+/* After close, a position given up by a producer without memory must not
+ * hide the records behind it: wait() and ready() report them, as drain()
+ * returns them. */
+static void test_wait_after_close_sees_records_behind_an_abandoned_position(void)
+{
+    cbr_ring *r = (cbr_ring *)aligned_alloc(CBR_CACHELINE, sizeof(cbr_ring));
+    cbr_record rec, out[4];
+    pthread_t t;
+    int result = -1;
+    void *args[2];
+    uint64_t i;
+
+    memset(&rec, 0, sizeof rec);
+    CHECK(cbr_ring_init(r, 2, CBR_OVERFLOW_SPILL, 0, 0) == 0, "init");
+    for (i = 0; i < 2; i++) {
+        rec.context = i;
+        cbr_ring_push(r, &rec);
+    }
+    args[0] = r;
+    args[1] = &result;
+    pthread_create(&t, NULL, push_one_without_memory, args);  /* position 2: waits for its slot */
+    /* acquire: the producer has claimed position 2 */
+    while (cbr_load_u64(&r->tail, CBR_ACQUIRE) != 3)
+        cbr_backoff(20);
+    rec.context = 3;
+    CHECK(cbr_ring_push(r, &rec) == CBR_SPILLED, "position 3 overflows");
+    cbr_ring_close(r);
+    pthread_join(t, NULL);
+    CHECK(result == CBR_DROPPED, "position 2 was given up (%d)", result);
+    CHECK(cbr_ring_drain(r, out, 2) == 2 && out[0].context == 0 && out[1].context == 1, "0 and 1");
+    CHECK(cbr_ring_ready(r), "ready: position 3 is still to come");
+    CHECK(cbr_ring_wait(r, 0), "wait: position 3 is still to come");
+    CHECK(cbr_ring_drain(r, out, 4) == 1 && out[0].context == 3, "position 3 drains");
+    CHECK(!cbr_ring_ready(r) && !cbr_ring_wait(r, 0), "then nothing");
+    cbr_ring_destroy(r);
+    free(r);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 200000;
 
     test_decoder();
     test_close_frees_a_producer_waiting_without_memory();
+    test_wait_after_close_sees_records_behind_an_abandoned_position();
     run("spill, 4 producers", CBR_OVERFLOW_SPILL, 64, 4, n, 0, 7);
     run("drop, 4 producers", CBR_OVERFLOW_DROP, 64, 4, n, 0, 7);
     run("block, 4 producers", CBR_OVERFLOW_BLOCK, 64, 4, n, 0, 7);
