@@ -53,6 +53,7 @@
 #define CBR_RING_CLOSED (UINT64_C(1) << 63)
 #define CBR_RING_MIN_CAPACITY 2
 #define CBR_RING_MAX_CAPACITY (UINT64_C(1) << 24)
+#define CBR_RING_NO_END UINT64_MAX  /* end, until close() has published it */
 
 enum cbr_overflow {
     CBR_OVERFLOW_SPILL = 0,  /* full: onto the overflow list, in order, nothing lost */
@@ -108,7 +109,8 @@ typedef struct cbr_ring {
     uint32_t policy;
     cbr_wakeup wake;
 
-    /* The consumer's own. */
+    /* The consumer's own; drained, high_water and end are atomic because
+     * stats may be read from any thread. */
     CBR_ALIGNED(CBR_CACHELINE) uint64_t drained;
     uint64_t high_water;
     uint64_t end;             /* tail when closed: positions at or past it are late */
@@ -168,9 +170,10 @@ static inline int cbr_ring_init(cbr_ring *r, uint64_t capacity, enum cbr_overflo
     cbr_store_u64(&r->block_ns, block_ns, CBR_RELAXED);
     /* relaxed: published by the release store of tail below */
     cbr_store_u32(&r->policy, (uint32_t)policy, CBR_RELAXED);
-    r->drained = 0;
-    r->high_water = 0;
-    r->end = 0;
+    /* relaxed (all three): published by the release store of tail below */
+    cbr_store_u64(&r->drained, 0, CBR_RELAXED);
+    cbr_store_u64(&r->high_water, 0, CBR_RELAXED);
+    cbr_store_u64(&r->end, CBR_RING_NO_END, CBR_RELAXED);
     r->quiescent = 0;
     r->backlog = NULL;
     r->backlog_last = NULL;
@@ -481,7 +484,8 @@ static inline size_t cbr_ring_drain(cbr_ring *r, cbr_record *out, size_t max)
     uint64_t waiting = cbr_ring_claimed_(r, CBR_RELAXED);
 
     if (waiting > r->high_water)
-        r->high_water = waiting;
+        /* relaxed: a statistic that stats may read from another thread */
+        cbr_store_u64(&r->high_water, waiting, CBR_RELAXED);
     while (n < max) {
         cbr_record *slot = &r->slots[h & r->mask];
         /* acquire: pairs with the producer's publishing store */
@@ -512,7 +516,8 @@ static inline size_t cbr_ring_drain(cbr_ring *r, cbr_record *out, size_t max)
     if (h != r->head) {
         /* release: for claimers that check room against head */
         cbr_store_u64(&r->head, h, CBR_RELEASE);
-        r->drained += n;
+        /* relaxed: a statistic that stats may read from another thread */
+        cbr_store_u64(&r->drained, r->drained + n, CBR_RELAXED);
     }
     return n;
 }
@@ -569,7 +574,8 @@ static inline void cbr_ring_close(cbr_ring *r)
     t = cbr_fetch_or_u64(&r->tail, CBR_RING_CLOSED, CBR_RELAXED);
     if (t & CBR_RING_CLOSED)
         return;
-    r->end = t;
+    /* release: stats, on any thread, waits for it once it sees the ring closed */
+    cbr_store_u64(&r->end, t, CBR_RELEASE);
     for (;;) {
         in_ring = 0;
         for (p = r->head; p < t; p++)
@@ -685,19 +691,26 @@ static inline int cbr_ring_wait(cbr_ring *r, int timeout_ms)
     return ready;
 }
 
-/* A snapshot; exact once producers have stopped. */
+/* A snapshot, from any thread; exact once producers have stopped. */
 static inline void cbr_ring_get_stats(cbr_ring *r, cbr_ring_stats *s)
 {
-    /* relaxed (all): statistics, each exact by itself once producers stop */
-    uint64_t t = cbr_load_u64(&r->tail, CBR_RELAXED);
-    s->pushed = ((t & CBR_RING_CLOSED) ? r->end : t) - r->base
-                - cbr_load_u64(&r->abandoned, CBR_RELAXED);
-    s->drained = r->drained;
+    /* acquire: a closed tail makes close()'s store of end, or init's NO_END, visible */
+    uint64_t t = cbr_load_u64(&r->tail, CBR_ACQUIRE), end = t;
+    unsigned round = 0;
+
+    if (t & CBR_RING_CLOSED) {
+        /* acquire: as above; close() stores it right after closing tail */
+        while ((end = cbr_load_u64(&r->end, CBR_ACQUIRE)) == CBR_RING_NO_END)
+            cbr_backoff(round < 40 ? round++ : round);
+    }
+    /* relaxed (the rest): statistics, each exact by itself once producers stop */
+    s->pushed = end - r->base - cbr_load_u64(&r->abandoned, CBR_RELAXED);
+    s->drained = cbr_load_u64(&r->drained, CBR_RELAXED);
     s->dropped = cbr_load_u64(&r->dropped, CBR_RELAXED);
     s->spilled = cbr_load_u64(&r->spilled, CBR_RELAXED);
     s->late = cbr_load_u64(&r->late, CBR_RELAXED);
     s->capacity = r->mask + 1;
-    s->high_water = r->high_water;
+    s->high_water = cbr_load_u64(&r->high_water, CBR_RELAXED);
     s->wakeups = cbr_load_u64(&r->wakeups, CBR_RELAXED);
 }
 

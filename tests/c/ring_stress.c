@@ -277,6 +277,74 @@ static void test_wait_after_close_sees_records_behind_an_abandoned_position(void
     free(r);
 }
 
+typedef struct stats_reader {
+    cbr_ring *ring;
+    uint64_t state;     /* 2 * round + 1: read stats; 2 * round: stop; 1: quit */
+    uint64_t ack;       /* the stop state the reader has seen */
+    uint64_t expect;    /* pushed, all the while */
+    uint64_t snapshots, wrong;
+} stats_reader;
+
+static void *read_stats(void *arg)
+{
+    stats_reader *s = (stats_reader *)arg;
+    for (;;) {
+        /* acquire: the ring's init and pushes happen before */
+        uint64_t state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+        if (state == 1)
+            return NULL;
+        if (state & 1) {
+            cbr_ring_stats st;
+            cbr_ring_get_stats(s->ring, &st);
+            s->snapshots++;
+            if (st.pushed != s->expect)
+                s->wrong++;
+        } else {
+            /* release: our reads of the ring happen before its destroy */
+            __atomic_store_n(&s->ack, state, __ATOMIC_RELEASE);
+        }
+    }
+}
+
+/* stats is a snapshot that any thread may take (Ring.stats takes no lock),
+ * also while the consumer closes the ring: pushed never reads as anything
+ * but what was pushed. */
+static void test_stats_read_while_closing_stay_exact(int rounds)
+{
+    cbr_ring *r = (cbr_ring *)aligned_alloc(CBR_CACHELINE, sizeof(cbr_ring));
+    stats_reader s;
+    pthread_t t;
+    cbr_record rec;
+    uint64_t base = 1000, round;
+    int k;
+
+    memset(r, 0, sizeof *r);
+    memset(&s, 0, sizeof s);
+    memset(&rec, 0, sizeof rec);
+    s.ring = r;
+    s.expect = 3;
+    pthread_create(&t, NULL, read_stats, &s);
+    for (round = 1; round <= (uint64_t)rounds; round++) {
+        CHECK(cbr_ring_init(r, 4, CBR_OVERFLOW_DROP, 0, base) == 0, "init");
+        for (k = 0; k < 3; k++)
+            cbr_ring_push(r, &rec);
+        /* release: init and the pushes happen before the reader's snapshots */
+        __atomic_store_n(&s.state, 2 * round + 1, __ATOMIC_RELEASE);
+        cbr_ring_close(r);
+        __atomic_store_n(&s.state, 2 * round, __ATOMIC_RELAXED);
+        /* acquire: the reader is done with this round */
+        while (__atomic_load_n(&s.ack, __ATOMIC_ACQUIRE) != 2 * round)
+            cbr_cpu_relax();
+        cbr_ring_destroy(r);
+        base += 1000;
+    }
+    __atomic_store_n(&s.state, 1, __ATOMIC_RELAXED);
+    pthread_join(t, NULL);
+    CHECK(s.wrong == 0, "%" PRIu64 " of %" PRIu64 " snapshots taken during close() were wrong",
+          s.wrong, s.snapshots);
+    free(r);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 200000;
@@ -284,6 +352,7 @@ int main(int argc, char **argv)
     test_decoder();
     test_close_frees_a_producer_waiting_without_memory();
     test_wait_after_close_sees_records_behind_an_abandoned_position();
+    test_stats_read_while_closing_stay_exact((int)(n / 20));
     run("spill, 4 producers", CBR_OVERFLOW_SPILL, 64, 4, n, 0, 7);
     run("drop, 4 producers", CBR_OVERFLOW_DROP, 64, 4, n, 0, 7);
     run("block, 4 producers", CBR_OVERFLOW_BLOCK, 64, 4, n, 0, 7);
