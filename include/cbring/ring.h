@@ -30,7 +30,10 @@
  * the struct.  close() waits until every position claimed before it is
  * resolved, which is each producer's last access to ring memory, so
  * cbr_ring_destroy() may then free the slots, the overflow nodes and the
- * descriptor.
+ * descriptor.  It also waits for producers that found the ring full and are
+ * deciding between a late claim and a drop (`deciding`, a Dekker handshake
+ * like the wake-up's), so that once it returns pushed and dropped are final
+ * and every later call is counted as late.
  */
 #ifndef CBRING_RING_H
 #define CBRING_RING_H
@@ -96,6 +99,7 @@ typedef struct cbr_ring {
     uint64_t spilled;
     uint64_t wakeups;
     uint64_t abandoned;   /* positions given up after close (no memory, slot busy) */
+    uint32_t deciding;    /* producers in cbr_ring_full_: close() waits for their verdict */
 
     /* Written by the consumer about once a batch, read by producers. */
     CBR_ALIGNED(CBR_CACHELINE) uint64_t head;
@@ -184,6 +188,9 @@ static inline int cbr_ring_init(cbr_ring *r, uint64_t capacity, enum cbr_overflo
     cbr_exchange_u64(&r->spilled, 0, CBR_RELAXED);
     cbr_exchange_u64(&r->wakeups, 0, CBR_RELAXED);
     cbr_exchange_u64(&r->abandoned, 0, CBR_RELAXED);
+    /* a producer of the previous ring still deciding would take it to -1, which
+     * close() reads as 0: it can cost this ring exactness, never a hang */
+    cbr_store_u32(&r->deciding, 0, CBR_RELAXED);
     cbr_store_u32(&r->waiting, 0, CBR_RELAXED);
     cbr_store_ptr(&r->spill, NULL, CBR_RELAXED);
     cbr_store_u64(&r->head, base, CBR_RELAXED);
@@ -232,6 +239,7 @@ CBR_INLINE void cbr_ring_publish_(cbr_record *slot, uint64_t t, const cbr_record
 
 CBR_COLD int cbr_ring_overflow_(cbr_ring *r, uint64_t t, const cbr_record *rec);
 CBR_COLD int cbr_ring_full_(cbr_ring *r, const cbr_record *rec);
+CBR_COLD int cbr_ring_full_decide_(cbr_ring *r, const cbr_record *rec);
 
 /* One claim attempt that succeeds only with room.  Returns 1 when position
  * *t is claimed, 0 when the ring is full, -1 when it is closed. */
@@ -342,16 +350,30 @@ CBR_COLD int cbr_ring_overflow_(cbr_ring *r, uint64_t t, const cbr_record *rec)
     return CBR_SPILLED;
 }
 
-/* "drop" and "block" found the ring full: wait for room under "block". */
-CBR_COLD int cbr_ring_full_(cbr_ring *r, const cbr_record *rec)
+/* "drop" and "block" found the ring full: with the count of deciding
+ * producers raised, so that close() waits for the verdict, claims again
+ * (under "block" until block_ns has passed), then drops. */
+CBR_COLD int cbr_ring_full_decide_(cbr_ring *r, const cbr_record *rec)
 {
     uint64_t t, deadline = 0;
     unsigned round = 0;
+    int claimed;
 
     /* relaxed: a setting */
-    if (cbr_load_u32(&r->policy, CBR_RELAXED) == CBR_OVERFLOW_BLOCK) {
+    if (cbr_load_u32(&r->policy, CBR_RELAXED) != CBR_OVERFLOW_BLOCK) {
+        claimed = cbr_ring_claim_if_room_(r, &t);
+        if (claimed > 0) {
+            cbr_ring_wake_(r);
+            cbr_ring_publish_(&r->slots[t & r->mask], t, rec);
+            return CBR_PUSHED;
+        }
+        if (claimed < 0) {
+            /* relaxed: a statistic */
+            cbr_fetch_add_u64(&r->late, 1, CBR_RELAXED);
+            return CBR_LATE;
+        }
+    } else {
         for (;;) {
-            int claimed;
             if (round == 16)
                 /* relaxed: a setting */
                 deadline = cbr_now_ns() + cbr_load_u64(&r->block_ns, CBR_RELAXED);
@@ -371,9 +393,28 @@ CBR_COLD int cbr_ring_full_(cbr_ring *r, const cbr_record *rec)
             }
         }
     }
-    /* relaxed: a statistic */
+    /* relaxed: a statistic, ordered before the release that ends the decision */
     cbr_fetch_add_u64(&r->dropped, 1, CBR_RELAXED);
     return CBR_DROPPED;
+}
+
+CBR_COLD int cbr_ring_full_(cbr_ring *r, const cbr_record *rec)
+{
+    int result;
+    /* seq_cst: raised before our load of tail below; close() closes tail, then loads
+     * deciding (Dekker): it sees us, or we see the ring closed */
+    cbr_fetch_add_u32(&r->deciding, 1, CBR_SEQ_CST);
+    /* seq_cst: as above */
+    if (cbr_load_u64(&r->tail, CBR_SEQ_CST) & CBR_RING_CLOSED) {
+        /* relaxed: a statistic */
+        cbr_fetch_add_u64(&r->late, 1, CBR_RELAXED);
+        result = CBR_LATE;
+    } else {
+        result = cbr_ring_full_decide_(r, rec);
+    }
+    /* release: our counts and writes happen before close() sees the count drop */
+    cbr_fetch_sub_u32(&r->deciding, 1, CBR_RELEASE);
+    return result;
 }
 
 /* Consumer: the positions claimed so far and not yet drained. */
@@ -569,9 +610,10 @@ static inline void cbr_ring_close(cbr_ring *r)
     unsigned round = 0;
     cbr_spill_node *node;
 
-    /* relaxed: tail's modification order alone splits claims into before and after the
-     * close; what earlier claimers wrote is acquired below, position by position */
-    t = cbr_fetch_or_u64(&r->tail, CBR_RING_CLOSED, CBR_RELAXED);
+    /* seq_cst: before our load of deciding below (Dekker, see cbr_ring_full_); tail's
+     * modification order splits claims into before and after the close, and what
+     * earlier claimers wrote is acquired below, position by position */
+    t = cbr_fetch_or_u64(&r->tail, CBR_RING_CLOSED, CBR_SEQ_CST);
     if (t & CBR_RING_CLOSED)
         return;
     /* release: stats, on any thread, waits for it once it sees the ring closed */
@@ -590,6 +632,9 @@ static inline void cbr_ring_close(cbr_ring *r)
             break;
         cbr_backoff(round < 64 ? round++ : round);
     }
+    /* seq_cst: after closing tail (Dekker); acquire: the deciders' counts happen before */
+    while ((int32_t)cbr_load_u32(&r->deciding, CBR_SEQ_CST) > 0)
+        cbr_backoff(round < 64 ? round++ : round);
     r->quiescent = 1;
 }
 

@@ -345,6 +345,81 @@ static void test_stats_read_while_closing_stay_exact(int rounds)
     free(r);
 }
 
+typedef struct hammer {
+    pthread_t thread;
+    cbr_ring *ring;
+    int *stop;
+    uint64_t calls, dropped, late;
+} hammer;
+
+static void *hammer_full_ring(void *arg)
+{
+    hammer *h = (hammer *)arg;
+    cbr_record rec;
+    memset(&rec, 0, sizeof rec);
+    /* relaxed: the main thread's stop request; any delay only adds calls */
+    while (!__atomic_load_n(h->stop, __ATOMIC_RELAXED)) {
+        int res = cbr_ring_push(h->ring, &rec);
+        h->calls++;
+        h->dropped += res == CBR_DROPPED;
+        h->late += res == CBR_LATE;
+    }
+    return NULL;
+}
+
+/* close() refuses further records and waits for every call that began
+ * before it: once it returns, pushed and dropped are final and later calls
+ * add only to late.  Under "drop" and "block" a producer that found the
+ * ring full decides to drop without claiming a position; close() must wait
+ * for that decision too, or the drop is counted after close() returned
+ * (and lost for good if the struct is then reused). */
+static void test_close_waits_for_producers_that_found_the_ring_full(enum cbr_overflow policy,
+                                                                     const char *name, int rounds)
+{
+    cbr_ring *r = (cbr_ring *)aligned_alloc(CBR_CACHELINE, sizeof(cbr_ring));
+    hammer hs[4];
+    cbr_record rec;
+    cbr_ring_stats at_close, final;
+    int i, k, stop, late_drops = 0;
+    uint64_t base = 0, calls = 0, dropped = 0, late = 0;
+
+    memset(&rec, 0, sizeof rec);
+    for (i = 0; i < rounds; i++) {
+        CHECK(cbr_ring_init(r, 2, policy, 0, base) == 0, "init");
+        cbr_ring_push(r, &rec);
+        cbr_ring_push(r, &rec);
+        stop = 0;
+        for (k = 0; k < 4; k++) {
+            memset(&hs[k], 0, sizeof hs[k]);
+            hs[k].ring = r;
+            hs[k].stop = &stop;
+            pthread_create(&hs[k].thread, NULL, hammer_full_ring, &hs[k]);
+        }
+        /* acquire: some drops have happened */
+        while (cbr_load_u64(&r->dropped, CBR_ACQUIRE) < 64)
+            cbr_backoff(20);
+        cbr_ring_close(r);
+        cbr_ring_get_stats(r, &at_close);
+        __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+        calls = dropped = late = 0;
+        for (k = 0; k < 4; k++) {
+            pthread_join(hs[k].thread, NULL);
+            calls += hs[k].calls;
+            dropped += hs[k].dropped;
+            late += hs[k].late;
+        }
+        cbr_ring_get_stats(r, &final);
+        late_drops += final.dropped != at_close.dropped;
+        CHECK(final.dropped == dropped && final.late == late && final.pushed == 2
+              && dropped + late == calls, "%s: every call counted once", name);
+        base = (cbr_load_u64(&r->tail, CBR_RELAXED) & ~CBR_RING_CLOSED) + 1;
+        cbr_ring_destroy(r);
+    }
+    CHECK(late_drops == 0, "%s: in %d of %d rounds a drop was counted after close() returned",
+          name, late_drops, rounds);
+    free(r);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 200000;
@@ -353,6 +428,8 @@ int main(int argc, char **argv)
     test_close_frees_a_producer_waiting_without_memory();
     test_wait_after_close_sees_records_behind_an_abandoned_position();
     test_stats_read_while_closing_stay_exact((int)(n / 20));
+    test_close_waits_for_producers_that_found_the_ring_full(CBR_OVERFLOW_DROP, "drop", (int)(n / 1000));
+    test_close_waits_for_producers_that_found_the_ring_full(CBR_OVERFLOW_BLOCK, "block", (int)(n / 1000));
     run("spill, 4 producers", CBR_OVERFLOW_SPILL, 64, 4, n, 0, 7);
     run("drop, 4 producers", CBR_OVERFLOW_DROP, 64, 4, n, 0, 7);
     run("block, 4 producers", CBR_OVERFLOW_BLOCK, 64, 4, n, 0, 7);
