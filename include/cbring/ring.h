@@ -638,6 +638,42 @@ static inline void cbr_ring_close(cbr_ring *r)
     r->quiescent = 1;
 }
 
+/* Consumer, in the child of fork(), before anything else touches r.  Only
+ * the forking thread exists in the child, so a position that a producer of
+ * the parent had claimed and not yet resolved never will be, and close()
+ * would wait for it forever.  Closes the ring at once, abandons those
+ * positions, and closes the child's copy of the wake-up descriptor, which
+ * it would otherwise share with the parent (a read here would take the
+ * parent's wake-up).  The consumer must not have been mid-operation at the
+ * fork (hold its lock across the fork).  Records complete at the fork stay
+ * in memory until cbr_ring_destroy(). */
+static inline void cbr_ring_close_in_child(cbr_ring *r)
+{
+    /* relaxed (all): no other thread exists in this process */
+    uint64_t t = cbr_fetch_or_u64(&r->tail, CBR_RING_CLOSED, CBR_RELAXED), end = t, p, resolved = 0;
+    cbr_spill_node *node;
+
+    if (!((t & CBR_RING_CLOSED) && r->quiescent)) {
+        if (t & CBR_RING_CLOSED) {
+            /* the parent was closing it; end may not have been stored yet */
+            end = cbr_load_u64(&r->end, CBR_RELAXED);
+            if (end == CBR_RING_NO_END)
+                end = t & ~CBR_RING_CLOSED;
+        }
+        cbr_store_u64(&r->end, end, CBR_RELAXED);
+        for (p = r->head; p < end; p++)
+            resolved += cbr_load_u32(&r->slots[p & r->mask].seq, CBR_RELAXED) == (uint32_t)(p + 1);
+        cbr_ring_take_spill_(r);
+        for (node = r->backlog; node && node->pos < end; node = node->next)
+            resolved++;
+        /* nothing was skipped before quiescent, so every abandoned position is in [head, end) */
+        cbr_store_u64(&r->abandoned, end - r->head - resolved, CBR_RELAXED);
+        cbr_store_u32(&r->deciding, 0, CBR_RELAXED);
+        r->quiescent = 1;
+    }
+    cbr_wakeup_close(&r->wake);
+}
+
 static inline int cbr_ring_closed(const cbr_ring *r)
 {
     /* relaxed: a status report, not a synchronisation */
