@@ -120,6 +120,8 @@ cdef int _free_slots[1024]
 cdef int _free_head = 0
 cdef int _free_count = 0
 cdef uint64_t _orphan_late = 0
+cdef uint64_t _orphan_pushed = 0
+cdef uint64_t _orphan_dropped = 0
 # The Ring that owns each slot (borrowed: set by __cinit__, cleared by
 # __dealloc__), so that the fork handlers can reach every live Ring.
 cdef PyObject *_live_rings[1024]
@@ -150,6 +152,15 @@ cdef void _give_slot(int slot):
     global _free_count
     _free_slots[(_free_head + _free_count) % CBR_SLOT_COUNT] = slot
     _free_count += 1
+
+
+def _orphaned_calls():
+    """(pushed, dropped, late): the calls counted by Rings that have been
+    collected, so that a test can account for every call of a Ring it no
+    longer holds.  pushed and dropped are final when a Ring is collected
+    (its close() has waited for every call that began before it); late
+    keeps growing while producers call a collected Ring's address."""
+    return _orphan_pushed, _orphan_dropped, _orphaned_late_calls()
 
 
 def _orphaned_late_calls():
@@ -509,12 +520,17 @@ cdef class Ring:
         self._block_timeout = timeout
 
     def __dealloc__(self):
+        global _orphan_pushed, _orphan_dropped
+        cdef cbr_ring_stats s
         if self._consumer != NULL:
             PyThread_free_lock(self._consumer)
         if self._slot < 0:
             return
         if not self._destroyed:
             cbr_ring_close(self._r)
+            cbr_ring_get_stats(self._r, &s)
+            _orphan_pushed += s.pushed
+            _orphan_dropped += s.dropped
             cbr_ring_destroy(self._r)
             self._destroyed = True
         _live_rings[self._slot] = NULL
