@@ -73,12 +73,15 @@ class Downloader:
     many transfers are submitted at once (default 2 * connections); further
     get() calls wait their turn, so any number of them hold at most that
     many open files.  timeout: seconds a whole transfer may take (None: no
-    limit), connect_timeout: seconds to connect.  on_batch: called with
-    every batch of events after they are routed (progress, logging, tests).
+    limit), connect_timeout: seconds to connect.  progress_step: bytes per
+    RESPONSE_RECEIVED event, at least (1: one per chunk libcurl hands over;
+    every event wakes the event loop, so small steps cost CPU).  on_batch:
+    called with every batch of events after they are routed (progress,
+    logging, tests).
     """
 
     def __init__(self, ring, *, connections=16, max_transfers=None, timeout=None,
-                 connect_timeout=10.0, buffer_size=65536, on_batch=None):
+                 connect_timeout=10.0, buffer_size=65536, progress_step=1 << 20, on_batch=None):
         if not isinstance(ring, cbring.Ring):
             raise TypeError(f"ring must be a cbring.Ring, got {type(ring).__name__}")
         if ring.overflow != "spill":
@@ -90,7 +93,8 @@ class Downloader:
             raise ValueError(f"max_transfers must be a positive int, got {max_transfers!r}")
         self.ring = ring
         self.engine = Engine(ring, connections=connections, timeout=timeout or 0.0,
-                             connect_timeout=connect_timeout, buffer_size=buffer_size)
+                             connect_timeout=connect_timeout, buffer_size=buffer_size,
+                             progress_step=progress_step)
         self.dispatcher = _Dispatcher(ring, self._after_dispatch)
         self._on_batch = on_batch
         self._max_transfers = max_transfers

@@ -7,8 +7,10 @@ cbring's C API (cimport cbring) in WinINet's shapes, for one handle id
 per transfer:
 
     HANDLE_CREATED     INTERNET_ASYNC_RESULT {dwResult = handle id, dwError = 0}
-    RESPONSE_RECEIVED  DWORD: bytes of one chunk, as libcurl handed it to the
-                       write callback and it was written (one per chunk)
+    RESPONSE_RECEIVED  DWORD: bytes written to the file since the previous
+                       one; pushed once progress_step bytes have gathered
+                       (1: every chunk libcurl hands over, 16 KiB at most),
+                       and for the rest just before REQUEST_COMPLETE
     REQUEST_COMPLETE   INTERNET_ASYNC_RESULT {dwResult TRUE/FALSE, dwError}
     HANDLE_CLOSING     the handle id (an HINTERNET)
 
@@ -91,6 +93,7 @@ cdef extern from "<curl/curl.h>" nogil:
         CURLMsg_data data
 
     CURLcode curl_global_init(long flags)
+    const char *c_curl_version "curl_version" ()
     const char *curl_easy_strerror(CURLcode code)
     CURL *curl_easy_init()
     CURLcode curl_easy_setopt(CURL *easy, CURLoption option, ...)
@@ -185,6 +188,7 @@ cdef struct dl_transfer:
     uint64_t context           # dwContext
     int fd                     # owned by the engine from submit() on; closed before REQUEST_COMPLETE
     int write_errno            # errno of a failed write(), else 0
+    uint64_t unreported        # bytes written and not yet in a RESPONSE_RECEIVED
     CURL *easy
     dl_engine *engine
     char *url                  # stored right after the struct
@@ -196,6 +200,7 @@ cdef struct dl_engine:
     long timeout_ms            # 0: no limit on a whole transfer
     long connect_timeout_ms
     long buffer_size
+    uint64_t progress_step     # bytes per RESPONSE_RECEIVED, at least
     pthread_mutex_t lock       # guards queue_head, queue_tail and stopping
     dl_transfer *queue_head
     dl_transfer *queue_tail
@@ -263,24 +268,31 @@ cdef inline void report_result(dl_transfer *t, cbr_dword status, uint64_t result
     report(t, status, &ar, sizeof(ar))
 
 
+cdef inline void report_received(dl_transfer *t) noexcept nogil:
+    # unreported < progress_step (<= 2**31) + one chunk (<= 10 MiB): fits a DWORD
+    cdef cbr_dword n = <cbr_dword>t.unreported
+    t.unreported = 0
+    report(t, STATUS_RESPONSE_RECEIVED, &n, sizeof(n))
+
+
 # ---- the engine thread
 
 cdef size_t on_write(char *data, size_t size, size_t n, void *arg) noexcept nogil:
     cdef dl_transfer *t = <dl_transfer *>arg
     cdef size_t total = size * n, done = 0
     cdef ssize_t w
-    cdef cbr_dword chunk
     while done < total:                      # each pass writes >= 1 byte or returns
         w = write(t.fd, data + done, total - done)
         if w < 0:
             if errno == EINTR:
                 continue
             t.write_errno = errno
+            t.unreported += done             # what did reach the file is still reported
             return 0                         # libcurl fails the transfer: CURLE_WRITE_ERROR
         done += <size_t>w
-    if total:
-        chunk = <cbr_dword>total             # at most CURLOPT_BUFFERSIZE (10 MiB)
-        report(t, STATUS_RESPONSE_RECEIVED, &chunk, sizeof(chunk))
+    t.unreported += total
+    if t.unreported >= t.engine.progress_step:
+        report_received(t)
     return total
 
 
@@ -298,6 +310,8 @@ cdef void finish(dl_engine *e, dl_transfer *t, cbr_dword error) noexcept nogil:
     if t.next != NULL:
         t.next.prev = t.prev
     close(t.fd)
+    if t.unreported:
+        report_received(t)
     report_result(t, STATUS_REQUEST_COMPLETE, 0 if error else 1, error)
     report(t, STATUS_HANDLE_CLOSING, &closed, sizeof(closed))
     if error:
@@ -421,6 +435,11 @@ def wininet_error(int curl_code, long http_status=0, int os_errno=0):
     return wininet_error_of(curl_code, http_status, os_errno)
 
 
+def curl_version():
+    """The version string of the libcurl this module runs on."""
+    return c_curl_version().decode()
+
+
 def curl_strerror(int curl_code):
     """libcurl's description of a CURLcode."""
     return curl_easy_strerror(curl_code).decode()
@@ -432,7 +451,8 @@ cdef class Engine:
 
     submit() and close_handle() return at once; what happens is reported in
     the ring.  Every submitted transfer is reported exactly once as
-    HANDLE_CREATED, then RESPONSE_RECEIVED per chunk written, then
+    HANDLE_CREATED, then RESPONSE_RECEIVED per progress_step bytes written
+    (their sum is the file's size), then
     REQUEST_COMPLETE and HANDLE_CLOSING, in that order (close() included:
     transfers still running complete with ERROR_INTERNET_OPERATION_CANCELLED)."""
 
@@ -444,7 +464,7 @@ cdef class Engine:
     cdef object _ring
 
     def __cinit__(self, ring, *, connections=16, timeout=0.0, connect_timeout=10.0,
-                  buffer_size=65536):
+                  buffer_size=65536, progress_step=1 << 20):
         cdef cbr_ring *r = cbring.cbring_ring(ring)      # TypeError for anything but a Ring
         if not (isinstance(connections, int) and 1 <= connections <= 65536):
             raise ValueError(f"connections must be an int between 1 and 65536, got {connections!r}")
@@ -454,6 +474,8 @@ cdef class Engine:
             raise ValueError(f"connect_timeout must be >= 0 seconds, got {connect_timeout!r}")
         if not (isinstance(buffer_size, int) and 1024 <= buffer_size <= 10 * 1024 * 1024):
             raise ValueError(f"buffer_size must be an int between 1024 and 10 MiB, got {buffer_size!r}")
+        if not (isinstance(progress_step, int) and 1 <= progress_step <= 1 << 31):
+            raise ValueError(f"progress_step must be an int between 1 and 2**31 bytes, got {progress_step!r}")
         self._e = <dl_engine *>malloc(sizeof(dl_engine))
         if self._e == NULL:
             raise MemoryError()
@@ -465,6 +487,7 @@ cdef class Engine:
         self._e.timeout_ms = <long>(timeout * 1000)
         self._e.connect_timeout_ms = <long>(connect_timeout * 1000)
         self._e.buffer_size = buffer_size
+        self._e.progress_step = progress_step
         pthread_mutex_init(&self._e.lock, NULL)
         self._e.multi = curl_multi_init()
         if self._e.multi == NULL:
