@@ -12,10 +12,11 @@ three clients, side by side in one run, and prints one table:
     aiohttp       aiohttp.ClientSession, one asyncio.gather, iter_chunked
 
 Every client keeps the same number of connections, uses 64 KiB reads,
-writes every file to disk, and is checked afterwards (size and sha256 of
-every file, outside the timed part).  CPU time is this process's user +
-system time (all its threads: the example's native thread counts); the
-server runs in a process of its own.
+writes every file (to /dev/shm when it has room, see --dir), and is
+checked afterwards (size and sha256 of every file, outside the timed
+part).  CPU time is this process's user + system time (all its threads:
+the example's native thread counts); the server runs in a process of its
+own.  Imports happen before any timing.
 
     python bench.py            10,000 x 8 KiB and 100 x 8 MiB files
     python bench.py --quick    1,000 x 8 KiB and 10 x 8 MiB files
@@ -246,7 +247,9 @@ def main():
     parser.add_argument("--small-size", type=int, default=8 * KIB)
     parser.add_argument("--large-size", type=int, default=8 * MIB)
     parser.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated: " + ", ".join(CLIENTS))
-    parser.add_argument("--dir", default=None, help="where files are written (default: a temporary folder)")
+    parser.add_argument("--dir", default=None,
+                        help="where files are written (default: /dev/shm if it has room, so that the "
+                             "file system's own cost and noise stay out; else the temporary folder)")
     parser.add_argument("--serve", nargs="*", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
@@ -260,18 +263,27 @@ def main():
         if client not in CLIENTS:
             parser.error(f"unknown client {client!r}; choose from {', '.join(CLIENTS)}")
 
+    # every client's imports happen here, not in its first timed run
+    import aiohttp  # noqa: F401
     import pycurl
 
-    from curl_downloader import _native
+    import cbring  # noqa: F401
+    from curl_downloader import Downloader, _native  # noqa: F401
     print(f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"{platform.machine()}; example: libcurl {_native.curl_version()}; {pycurl.version.split()[1]}")
     print(f"{small} x {args.small_size // KIB} KiB and {large} x {args.large_size // MIB} MiB files, "
-          f"{CONNECTIONS} connections, {rounds} round(s) in rotating order, median reported\n")
+          f"{CONNECTIONS} connections, {rounds} round(s) in rotating order, median reported")
+
+    folder = args.dir
+    if folder is None and os.path.isdir("/dev/shm"):
+        if shutil.disk_usage("/dev/shm").free > 2 * (small * args.small_size + large * args.large_size):
+            folder = "/dev/shm"
+    root = tempfile.mkdtemp(prefix="cbring-bench-", dir=folder)
+    print(f"files are written to {root}, and deleted after each client's run")
 
     phases = [("small", small, args.small_size), ("large", large, args.large_size)]
     results = {}                                     # (client, phase) -> [(wall, cpu)]
     server = Server([args.small_size, args.large_size])
-    root = tempfile.mkdtemp(prefix="cbring-bench-", dir=args.dir)
     try:
         for r in range(rounds):
             for phase, count, size in phases:
@@ -286,6 +298,7 @@ def main():
         server.close()
         shutil.rmtree(root, ignore_errors=True)
 
+    print()
     rows = []
     for client in clients:
         row = [client]

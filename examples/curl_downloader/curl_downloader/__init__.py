@@ -39,13 +39,22 @@ class Transfer(NamedTuple):
 
 class _Live:
     """A context between get() and its HANDLE_CLOSING."""
-    __slots__ = ("handle", "received", "done", "closed")
+    __slots__ = ("handle", "received", "done", "closed", "is_closed")
 
-    def __init__(self, closed):
+    def __init__(self):
         self.handle = None
         self.received = 0
         self.done = None        # the Dispatcher's future for REQUEST_COMPLETE
-        self.closed = closed    # resolved with `received` at HANDLE_CLOSING
+        self.closed = None      # a future resolved at HANDLE_CLOSING, made only if awaited
+        self.is_closed = False
+
+    async def wait_closed(self):
+        """Returns once HANDLE_CLOSING has been routed (usually in the same batch
+        as REQUEST_COMPLETE, and then without suspending)."""
+        if not self.is_closed:
+            if self.closed is None:
+                self.closed = asyncio.get_running_loop().create_future()
+            await self.closed
 
 
 class _Dispatcher(cbring.aio.Dispatcher):
@@ -125,7 +134,6 @@ class Downloader:
             raise RuntimeError("call start(), or use 'async with Downloader(ring)', before get()")
         if self._closing:
             raise RuntimeError("get() on a closed Downloader")
-        loop = asyncio.get_running_loop()
         if context is None:
             context = next(self._contexts)
             while context in self._live:      # at most len(self._live) steps
@@ -134,7 +142,7 @@ class Downloader:
             raise ValueError(f"context must be a non-negative int, got {context!r}")
         elif context in self._live:
             raise ValueError(f"context {context} is in use by a transfer whose handle has not closed")
-        live = self._live[context] = _Live(loop.create_future())
+        live = self._live[context] = _Live()
         submitted = False
         try:
             async with self._slots:
@@ -158,10 +166,10 @@ class Downloader:
                     raise
                 except BaseException:
                     _remove(path)
-                    await live.closed          # so that the context is free when we raise
+                    await live.wait_closed()   # so that the context is free when we raise
                     raise
-                received = await live.closed
-                return Transfer(context, live.handle, received, result)
+                await live.wait_closed()
+                return Transfer(context, live.handle, live.received, result)
         finally:
             if not submitted:
                 self._live.pop(context, None)
@@ -177,8 +185,9 @@ class Downloader:
                 entry.received += event.info
             elif status == _CLOSING:
                 del live[event.context]
-                if not entry.closed.done():
-                    entry.closed.set_result(entry.received)
+                entry.is_closed = True
+                if entry.closed is not None and not entry.closed.done():
+                    entry.closed.set_result(None)
         if self._on_batch is not None:
             self._on_batch(batch)
 
@@ -196,6 +205,7 @@ class Downloader:
 
     def _fail_live(self, reason):
         for context, entry in list(self._live.items()):
+            entry.is_closed = True             # no HANDLE_CLOSING will come: nobody waits for it
             for future in (entry.done, entry.closed):
                 if future is not None and not future.done():
                     future.set_exception(reason)

@@ -201,11 +201,15 @@ cdef struct dl_engine:
     long connect_timeout_ms
     long buffer_size
     uint64_t progress_step     # bytes per RESPONSE_RECEIVED, at least
-    pthread_mutex_t lock       # guards queue_head, queue_tail and stopping
+    pthread_mutex_t lock       # guards the queue, stopping, polling and woken
     dl_transfer *queue_head
     dl_transfer *queue_tail
     int stopping
-    dl_transfer *active        # the engine thread's alone
+    int polling                # the thread is in (or about to enter) curl_multi_poll
+    int woken                  # curl_multi_wakeup() was called since it entered
+    dl_transfer *active        # the engine thread's alone, as are the spare handles:
+    CURL *spare[64]            # easy handles of finished transfers, for reuse
+    int nspare
     uint64_t started           # counters: the engine thread writes, Python reads
     uint64_t completed
     uint64_t failed
@@ -301,7 +305,11 @@ cdef void finish(dl_engine *e, dl_transfer *t, cbr_dword error) noexcept nogil:
     cdef void *closed = <void *><uintptr_t>t.handle
     if t.easy != NULL:
         curl_multi_remove_handle(e.multi, t.easy)
-        curl_easy_cleanup(t.easy)
+        if e.nspare < 64:
+            e.spare[e.nspare] = t.easy
+            e.nspare += 1
+        else:
+            curl_easy_cleanup(t.easy)
         t.easy = NULL
     if t.prev != NULL:
         t.prev.next = t.next
@@ -320,22 +328,16 @@ cdef void finish(dl_engine *e, dl_transfer *t, cbr_dword error) noexcept nogil:
     free(t)
 
 
-cdef void start(dl_engine *e, dl_transfer *t) noexcept nogil:
-    """HANDLE_CREATED, then hands the transfer to the multi handle."""
+cdef CURL *new_easy(dl_engine *e) noexcept nogil:
+    """An easy handle with every option but the transfer's own: a spare one, or a new one."""
     cdef CURL *easy
-    report_result(t, STATUS_HANDLE_CREATED, t.handle, 0)
-    dl_count(&e.started)
-    t.next = NULL
-    t.prev = NULL
+    if e.nspare:
+        e.nspare -= 1
+        return e.spare[e.nspare]
     easy = curl_easy_init()
     if easy == NULL:
-        finish(e, t, ERROR_INTERNET_OUT_OF_HANDLES)
-        return
-    t.easy = easy
-    curl_easy_setopt(easy, CURLOPT_URL, t.url)
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, <void *>t)
+        return NULL
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, <curl_write_callback>on_write)
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, <void *>t)
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, <long>1)
     curl_easy_setopt(easy, CURLOPT_FAILONERROR, <long>1)
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, <long>1)
@@ -345,6 +347,24 @@ cdef void start(dl_engine *e, dl_transfer *t) noexcept nogil:
     curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, e.buffer_size)
     curl_easy_setopt(easy, CURLOPT_USERAGENT, b"cbring-curl-downloader")
     dl_restrict_protocols(easy)
+    return easy
+
+
+cdef void start(dl_engine *e, dl_transfer *t) noexcept nogil:
+    """HANDLE_CREATED, then hands the transfer to the multi handle."""
+    cdef CURL *easy
+    report_result(t, STATUS_HANDLE_CREATED, t.handle, 0)
+    dl_count(&e.started)
+    t.next = NULL
+    t.prev = NULL
+    easy = new_easy(e)
+    if easy == NULL:
+        finish(e, t, ERROR_INTERNET_OUT_OF_HANDLES)
+        return
+    t.easy = easy
+    curl_easy_setopt(easy, CURLOPT_URL, t.url)
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, <void *>t)
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, <void *>t)
     if curl_multi_add_handle(e.multi, easy) != CURLM_OK:
         finish(e, t, ERROR_INTERNET_INTERNAL_ERROR)
         return
@@ -397,6 +417,24 @@ cdef dl_transfer *take_commands(dl_engine *e, int *stopping) noexcept nogil:
     return head
 
 
+cdef bint enter_poll(dl_engine *e) noexcept nogil:
+    """Whether to sleep in curl_multi_poll: only with no command waiting.
+    From here until leave_poll, submit() wakes the thread (once)."""
+    cdef bint sleep
+    pthread_mutex_lock(&e.lock)
+    sleep = e.queue_head == NULL and not e.stopping
+    e.polling = sleep
+    e.woken = 0
+    pthread_mutex_unlock(&e.lock)
+    return sleep
+
+
+cdef void leave_poll(dl_engine *e) noexcept nogil:
+    pthread_mutex_lock(&e.lock)
+    e.polling = 0
+    pthread_mutex_unlock(&e.lock)
+
+
 cdef void *engine_main(void *arg) noexcept nogil:
     cdef dl_engine *e = <dl_engine *>arg
     cdef dl_transfer *cmd
@@ -416,11 +454,16 @@ cdef void *engine_main(void *arg) noexcept nogil:
             break
         curl_multi_perform(e.multi, &running)
         collect(e)
-        # sleeps until a socket is ready, a timeout of libcurl's is due, or
-        # Python calls curl_multi_wakeup(); 1 s at most
-        curl_multi_poll(e.multi, NULL, 0, 1000, NULL)
+        if enter_poll(e):
+            # until a socket is ready, a timeout of libcurl's is due, or
+            # Python calls curl_multi_wakeup(); 1 s at most
+            curl_multi_poll(e.multi, NULL, 0, 1000, NULL)
+            leave_poll(e)
     while e.active != NULL:                  # each pass removes one
         finish(e, e.active, ERROR_INTERNET_OPERATION_CANCELLED)
+    while e.nspare:
+        e.nspare -= 1
+        curl_easy_cleanup(e.spare[e.nspare])
     return NULL
 
 
@@ -500,16 +543,20 @@ cdef class Engine:
         self._closed = False
 
     cdef int _enqueue(self, dl_transfer *t) except -1:
-        cdef bint was_empty
+        cdef bint wake
         pthread_mutex_lock(&self._e.lock)    # held only for a few stores, by either side
-        was_empty = self._e.queue_head == NULL
-        if was_empty:
+        if self._e.queue_head == NULL:
             self._e.queue_head = t
         else:
             self._e.queue_tail.next = t
         self._e.queue_tail = t
+        # a busy thread looks at the queue before it sleeps: wake only a sleeping
+        # one, and only once, so that a burst of submits costs one system call
+        wake = self._e.polling and not self._e.woken
+        if wake:
+            self._e.woken = 1
         pthread_mutex_unlock(&self._e.lock)
-        if was_empty:                        # a non-empty queue already has a wake-up on its way
+        if wake:
             curl_multi_wakeup(self._e.multi)
         return 0
 

@@ -128,6 +128,25 @@ def test_chunked_and_redirected_files_arrive_whole(server, tmp_path, route):
         assert file_sha256(tmp_path / f"{i}.bin") == sha256(content(size, i))
 
 
+@pytest.mark.parametrize("step", [1, 100_000, 1 << 31], ids=["every-chunk", "100kB", "once"])
+def test_response_received_carries_at_least_progress_step_bytes_and_sums_to_the_size(server, tmp_path, step):
+    size = 1_000_000
+    recorder = Recorder()
+
+    async def main():
+        async with Downloader(cbring.Ring(), progress_step=step, on_batch=recorder) as downloader:
+            return await downloader.get(f"{server.base}/files/{size}/1", tmp_path / "out.bin", context=1)
+
+    transfer = run(main())
+    received = [e.info for e in recorder.by_context[1] if e.status == RECEIVED]
+    assert sum(received) == transfer.received == size
+    assert all(n >= step for n in received[:-1])
+    if step == 1:      # one per chunk: no chunk is larger than the 64 KiB read buffer
+        assert max(received) <= 65536 and len(received) >= size // 65536
+    else:
+        assert len(received) <= size // step + 1
+
+
 def test_downloads_succeed_through_a_ring_of_eight_slots(server, tmp_path):
     ring = cbring.Ring(capacity=8)
 
