@@ -43,7 +43,6 @@ setup(
     version="0.1.0",
     description="cbring example: libcurl's multi interface on a native thread, reported in WinINet's shapes",
     packages=["curl_downloader"],
-    package_data={"curl_downloader": ["*.pyi", "py.typed"]},
     ext_modules=cythonize([native], language_level=3, quiet=True),
     python_requires=">=3.9",
     install_requires=["cbring"],

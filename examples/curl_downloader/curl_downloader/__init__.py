@@ -111,6 +111,7 @@ class Downloader:
         self._task = None
         self._closing = False
         self._live = {}                       # context -> _Live
+        self._wake_scheduled = False
         self._contexts = itertools.count(1)
 
     async def start(self):
@@ -151,8 +152,12 @@ class Downloader:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
                 try:
                     live.done = self.dispatcher.register(context)
-                    live.handle = self.engine.submit(url, fd, context)   # the engine owns fd now
+                    # the engine owns fd from here on; one wake-up per loop iteration
+                    live.handle = self.engine.submit(url, fd, context, wake=False)
                     submitted = True
+                    if not self._wake_scheduled:
+                        self._wake_scheduled = True
+                        asyncio.get_running_loop().call_soon(self._wake)
                 except BaseException:
                     os.close(fd)
                     self.dispatcher.unregister(context)
@@ -173,6 +178,11 @@ class Downloader:
         finally:
             if not submitted:
                 self._live.pop(context, None)
+
+    def _wake(self):
+        # after every get() that this iteration of the loop resumed has submitted
+        self._wake_scheduled = False
+        self.engine.wake()
 
     def _after_dispatch(self, batch):
         live = self._live

@@ -542,28 +542,40 @@ cdef class Engine:
         self._running = True
         self._closed = False
 
-    cdef int _enqueue(self, dl_transfer *t) except -1:
-        cdef bint wake
+    cdef int _enqueue(self, dl_transfer *t, bint wake) except -1:
         pthread_mutex_lock(&self._e.lock)    # held only for a few stores, by either side
         if self._e.queue_head == NULL:
             self._e.queue_head = t
         else:
             self._e.queue_tail.next = t
         self._e.queue_tail = t
-        # a busy thread looks at the queue before it sleeps: wake only a sleeping
-        # one, and only once, so that a burst of submits costs one system call
+        pthread_mutex_unlock(&self._e.lock)
+        if wake:
+            self.wake()
+        return 0
+
+    def wake(self):
+        """Makes the engine thread look at its queue if it sleeps.  Only a
+        sleeping thread is woken, and only once per sleep: a busy one looks
+        at the queue before it sleeps again."""
+        cdef bint wake
+        if self._closed:
+            return
+        pthread_mutex_lock(&self._e.lock)
         wake = self._e.polling and not self._e.woken
         if wake:
             self._e.woken = 1
         pthread_mutex_unlock(&self._e.lock)
         if wake:
             curl_multi_wakeup(self._e.multi)
-        return 0
 
-    def submit(self, url, int fd, context):
+    def submit(self, url, int fd, context, bint wake=True):
         """Starts downloading url into the open file descriptor fd; returns the
         transfer's handle id.  From this call on the engine owns fd and closes
-        it (before REQUEST_COMPLETE).  context is the dwContext of every event."""
+        it (before REQUEST_COMPLETE).  context is the dwContext of every event.
+        With wake=False the transfer waits for the next wake() (or for the
+        thread's next look at its queue): a burst of submits then costs one
+        wake-up."""
         cdef bytes u
         cdef dl_transfer *t
         cdef uint64_t ctx
@@ -589,7 +601,7 @@ cdef class Engine:
         t.engine = self._e
         t.url = <char *>t + sizeof(dl_transfer)
         memcpy(t.url, <char *>u, len(u) + 1)
-        self._enqueue(t)
+        self._enqueue(t, wake)
         return t.handle
 
     def close_handle(self, handle):
@@ -604,7 +616,7 @@ cdef class Engine:
         memset(t, 0, sizeof(dl_transfer))
         t.kind = DL_CLOSE
         t.handle = handle
-        self._enqueue(t)
+        self._enqueue(t, True)
 
     def close(self):
         """Cancels what is still running, reports it, and joins the thread.
