@@ -571,8 +571,8 @@ cdef class Engine:
 
     def submit(self, url, int fd, context, bint wake=True):
         """Starts downloading url into the open file descriptor fd; returns the
-        transfer's handle id.  From this call on the engine owns fd and closes
-        it (before REQUEST_COMPLETE).  context is the dwContext of every event.
+        transfer's handle id.  Once it has returned, the engine owns fd and
+        closes it (before REQUEST_COMPLETE); if it raises, fd is the caller's.  context is the dwContext of every event.
         With wake=False the transfer waits for the next wake() (or for the
         thread's next look at its queue): a burst of submits then costs one
         wake-up."""
