@@ -158,7 +158,7 @@ def _orphaned_late_calls():
     return total
 
 
-cdef object _checked_index(object value, str name, Py_ssize_t low, Py_ssize_t high):
+cdef object _checked_index(object value, str name, object low, object high):
     try:
         v = value.__index__()
     except AttributeError:
