@@ -48,7 +48,8 @@ typedef struct request {
     enum state state;
     HINTERNET handle;         /* the URL handle, from the open's REQUEST_COMPLETE */
     uint64_t created[MAX_HANDLES], closed[MAX_HANDLES];
-    unsigned n_created, n_closed, n_complete, n_events;
+    uint64_t parents[MAX_HANDLES];  /* the handles HANDLE_CREATED came on: InternetOpenUrl's own */
+    unsigned n_created, n_closed, n_parents, n_parents_closed, n_complete, n_events;
     DWORD got;                /* InternetReadFile's count: written by WinINet when a read completes */
     unsigned long long received;
     unsigned char buf[READ_CHUNK];
@@ -200,6 +201,15 @@ static void on_record(const cbr_record *rec)
                (unsigned long long)rec->context, status_name(rec->status),
                (unsigned long long)rec->handle, (unsigned long long)rec->result, rec->error,
                rec->length, rec->flags & CBR_FLAG_SPILLED ? " (spilled)" : "");
+    /* InternetOpenUrl's hidden connection handle may report its closing
+     * (Wine's does not), possibly after the request's own */
+    if (rec->status == INTERNET_STATUS_HANDLE_CLOSING && rec->kind == CBR_INFO_HANDLE
+        && has(r->parents, r->n_parents, rec->result)
+        && !has(r->created, r->n_created, rec->result) && r->n_parents_closed < r->n_parents
+        && (r->state == CLOSING || r->state == DONE)) {
+        r->n_parents_closed++;
+        return;
+    }
     if (r->state == DONE || r->state == FAILED) {
         if (r->state == DONE)
             FAIL(r, "%s after the request was done", status_name(rec->status));
@@ -215,8 +225,11 @@ static void on_record(const cbr_record *rec)
                  rec->error);
         else if (r->n_created == MAX_HANDLES)
             FAIL(r, "more than %d handles created", MAX_HANDLES);
-        else
+        else {
             r->created[r->n_created++] = rec->result;
+            if (rec->handle != 0 && !has(r->parents, r->n_parents, rec->handle))
+                r->parents[r->n_parents++] = rec->handle;
+        }
         break;
     case INTERNET_STATUS_REQUEST_COMPLETE:
         r->n_complete++;
