@@ -19,7 +19,11 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-work=${CBRING_WINE_WORK:-$(mktemp -d -t cbring-wine.XXXXXX)}
+if [ -n "${CBRING_WINE_WORK:-}" ]; then
+    work=$CBRING_WINE_WORK keep_work=1
+else
+    work=$(mktemp -d -t cbring-wine.XXXXXX) keep_work=0
+fi
 mkdir -p "$work"
 export WINEPREFIX="$work/wineprefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 export PIP_DISABLE_PIP_VERSION_CHECK=1 DEBIAN_FRONTEND=noninteractive
@@ -60,6 +64,7 @@ cleanup() {
     if [ -n "$wineserver" ] && [ -d "$WINEPREFIX" ]; then
         timeout 20 "$wineserver" -k 2>/dev/null || true  # this prefix's wine processes only
     fi
+    [ "$keep_work" = 1 ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
