@@ -160,7 +160,7 @@ def _orphaned_late_calls():
     return total
 
 
-cdef object _checked_index(object value, str name, Py_ssize_t low, Py_ssize_t high):
+cdef object _checked_index(object value, str name, object low, object high):
     try:
         v = value.__index__()
     except AttributeError:
@@ -274,12 +274,14 @@ cdef class StatusEvent:
 
     @property
     def result(self):
-        """dwResult for HANDLE_CREATED and REQUEST_COMPLETE, else None."""
+        """dwResult for statuses that carry an INTERNET_ASYNC_RESULT (REQUEST_COMPLETE,
+        and HANDLE_CREATED when given one rather than the bare handle), else None."""
         return self._rec.result if self._rec.kind == CBR_INFO_ASYNC_RESULT else None
 
     @property
     def error(self):
-        """dwError for HANDLE_CREATED and REQUEST_COMPLETE, else None."""
+        """dwError for statuses that carry an INTERNET_ASYNC_RESULT (REQUEST_COMPLETE,
+        and HANDLE_CREATED when given one rather than the bare handle), else None."""
         return self._rec.error if self._rec.kind == CBR_INFO_ASYNC_RESULT else None
 
     @property
@@ -293,7 +295,8 @@ cdef class StatusEvent:
     def info(self):
         """lpvStatusInformation decoded by status: an int for DWORD statuses
         (REQUEST_SENT, RESPONSE_RECEIVED, STATE_CHANGE, COOKIE_SENT,
-        COOKIE_RECEIVED) and for HANDLE_CLOSING (the handle); bytes, exactly
+        COOKIE_RECEIVED), for HANDLE_CLOSING and for a HANDLE_CREATED that
+        carries only the new handle, as WinINet sends it (the handle); bytes, exactly
         as given and at most 20 of them, for strings and addresses; None for
         async results (see result and error) and when nothing could be read."""
         if self._rec.kind == CBR_INFO_DWORD or self._rec.kind == CBR_INFO_HANDLE:
