@@ -5,9 +5,14 @@ push                  one call of a ring's status callback, made from C
 record_dtype          the numpy dtype that EVENT_FORMAT describes
 producer_stream       a checker for everything cbring._testing.Producers sends
 selector              a selectors.DefaultSelector, closed when the test ends
+run_python            a fresh interpreter, for what might crash or needs a clean process
 """
 
+import os
 import selectors
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -74,6 +79,21 @@ def selector():
     sel = selectors.DefaultSelector()
     yield sel
     sel.close()
+
+
+@pytest.fixture
+def run_python():
+    """run_python(code, timeout=60) runs code in a fresh interpreter that
+    imports this cbring; returns the CompletedProcess (text stdout, stderr)."""
+    here = os.path.dirname(cbring.__path__[0])
+
+    def run(code, timeout=60):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
+        return subprocess.run([sys.executable, "-X", "faulthandler", "-c", textwrap.dedent(code)],
+                              capture_output=True, text=True, timeout=timeout, env=env)
+
+    return run
 
 
 # What one simulated request sends, in order (see src/cbring/_producer.h):
