@@ -49,12 +49,12 @@ def consume(ring, producers, stream, buf):
 
 
 @contextlib.contextmanager
-def producing(ring, callback=None):
+def producing(ring, rate=None):
     """Runs THREADS x EVENTS native producers for the block; joins them on exit.
 
     If the block fails, the ring is closed before the join, so that producers
     blocked on a full ring finish as late calls instead of hanging the run."""
-    producers = _testing.Producers(callback or ring.status_callback, threads=THREADS, events=EVENTS)
+    producers = _testing.Producers(ring.status_callback, threads=THREADS, events=EVENTS, rate=rate)
     producers.start()
     try:
         yield producers
@@ -116,7 +116,9 @@ def test_closing_while_producers_run_keeps_what_was_pushed_and_counts_the_rest_l
     buf = np.zeros(CHUNK, dtype=record_dtype)
     total = THREADS * EVENTS
 
-    with producing(ring) as producers:
+    # Paced at a million calls a second per thread, so that the producers are
+    # still running, whatever the policy, when close() comes an eighth of the way in.
+    with producing(ring, rate=1e6) as producers:
         stall_until(lambda: ring.stats.high_water == ring.capacity, "the ring to fill")
         deadline = time.monotonic() + CONDITION_TIMEOUT
         while producers.done < total // 8:
@@ -149,6 +151,7 @@ def test_collecting_a_ring_while_producers_call_it_counts_their_calls_as_orphane
     ring = cbring.Ring(capacity, "block", block_timeout=60.0)
     callback = ring.status_callback
     total = THREADS * EVENTS
+    gc.collect()  # other tests' garbage must not land in the difference
     before = cbring._core._orphaned_late_calls()
     producers = _testing.Producers(callback, threads=THREADS, events=EVENTS).start()
     try:
