@@ -76,6 +76,8 @@ CBR_INLINE uint64_t cbr_fetch_or_u64(uint64_t *p, uint64_t v, cbr_order o)
 
 CBR_INLINE uint32_t cbr_exchange_u32(uint32_t *p, uint32_t v, cbr_order o)
 { return __atomic_exchange_n(p, v, CBR_GNU_ORDER(o)); }
+CBR_INLINE uint64_t cbr_exchange_u64(uint64_t *p, uint64_t v, cbr_order o)
+{ return __atomic_exchange_n(p, v, CBR_GNU_ORDER(o)); }
 CBR_INLINE void *cbr_exchange_ptr(void **p, void *v, cbr_order o)
 { return __atomic_exchange_n(p, v, CBR_GNU_ORDER(o)); }
 
@@ -156,6 +158,8 @@ CBR_INLINE uint64_t cbr_fetch_or_u64(uint64_t *p, uint64_t v, cbr_order o)
 
 CBR_INLINE uint32_t cbr_exchange_u32(uint32_t *p, uint32_t v, cbr_order o)
 { (void)o; return (uint32_t)_InterlockedExchange((volatile long *)p, (long)v); }
+CBR_INLINE uint64_t cbr_exchange_u64(uint64_t *p, uint64_t v, cbr_order o)
+{ (void)o; return (uint64_t)_InterlockedExchange64((volatile __int64 *)p, (__int64)v); }
 CBR_INLINE void *cbr_exchange_ptr(void **p, void *v, cbr_order o)
 { (void)o; return _InterlockedExchangePointer((void *volatile *)p, v); }
 

@@ -1,33 +1,36 @@
-/* A bounded multi-producer, single-consumer ring of cbr_records.
+/* A bounded multi-producer, single-consumer ring of cbr_records, with an
+ * unbounded overflow list that keeps the ring's order.
  *
- * Producers claim a position by compare-and-swap on `tail`, write the record
- * into its slot and publish it by storing the slot's `seq` (position + 1)
- * with release order.  The single consumer copies the published run that
- * starts at `head` and hands the slots back by advancing `head` with release
- * order.  A producer checks for room against `head` before it claims, so it
- * never reads a slot before its claim: that is what lets close() wait for
- * exactly the claimed positions and then free the slots.
+ * Positions.  Every accepted record gets a position from `tail`; the
+ * consumer emits positions in order, so a push that completed before
+ * another began comes out first, and one thread's pushes keep their order.
+ * Position p lives in slot p & mask.  A slot's `seq` stamp says what the
+ * slot is ready for: p means "free for position p", p + 1 means "holds
+ * position p" (modulo 2**32; capacity >= 2 keeps the two apart).
  *
- * Ordering.  Claims are totally ordered by the CAS on tail, and the consumer
- * emits in position order, stopping at the first unpublished slot; a push
- * that completed before another began therefore claimed the lower position.
- * With the "spill" policy, a full ring pushes records onto a lock-free
- * overflow stack, and while that stack is non-empty every push goes there
- * too.  The consumer moves the stack into its own backlog only when it has
- * drained every claimed position, and emits the backlog before the ring.
- * So overflowed records come out after every record that was in the ring
- * before them and before every record pushed after them.
+ * Claiming.  Under "spill", a producer takes a position with one fetch_add,
+ * which cannot fail, so the fast path never retries and never reads the
+ * consumer's cache line.  If the slot is not yet free for that position
+ * (the ring is a lap ahead of the consumer) the record goes onto a lock-free
+ * overflow stack tagged with its position; the consumer, finding that
+ * position unpublished in the ring, looks for it there.  Only the records
+ * that found their slot busy overflow: the ring is used again as soon as the
+ * consumer makes room.  Under "drop" and "block" a producer claims only
+ * when it has seen room (a compare-and-swap against `head`), so a position
+ * is never left without a record.
  *
  * Wake-ups.  A consumer about to sleep stores waiting = 1 and re-checks for
- * claimed work; a producer loads waiting after its claim.  Both sides use
- * seq_cst, so at least one of them sees the other (the store-load handshake
- * of Dekker's algorithm), and only the producer that takes the flag back to
- * 0 makes the system call: one wake-up per sleep, none under load.
+ * claimed positions; a producer loads waiting after its claim.  Both sides
+ * use seq_cst, so at least one sees the other (the store-load handshake of
+ * Dekker's algorithm), and only the producer that takes the flag back to 0
+ * makes the system call: one wake-up per sleep, none under load.
  *
- * Lifetime.  The struct itself must outlive every producer that may still
- * call push; after cbr_ring_close() such calls are counted as late and touch
- * only the struct, never the slots.  cbr_ring_destroy() frees the slots, the
- * overflow nodes and the descriptor; call it once, after close.
+ * Lifetime.  The struct must outlive every producer that may still call
+ * push; after cbr_ring_close() such calls are counted as late and touch only
+ * the struct.  close() waits until every position claimed before it is
+ * resolved, which is each producer's last access to ring memory, so
+ * cbr_ring_destroy() may then free the slots, the overflow nodes and the
+ * descriptor.
  */
 #ifndef CBRING_RING_H
 #define CBRING_RING_H
@@ -41,11 +44,18 @@
 #include "record.h"
 #include "wakeup.h"
 
+/* Overflow nodes' allocator; a test may substitute one that fails. */
+#ifndef CBR_MALLOC
+#  define CBR_MALLOC malloc
+#  define CBR_FREE free
+#endif
+
 #define CBR_RING_CLOSED (UINT64_C(1) << 63)
+#define CBR_RING_MIN_CAPACITY 2
 #define CBR_RING_MAX_CAPACITY (UINT64_C(1) << 24)
 
 enum cbr_overflow {
-    CBR_OVERFLOW_SPILL = 0,  /* full: onto the overflow list, nothing lost */
+    CBR_OVERFLOW_SPILL = 0,  /* full: onto the overflow list, in order, nothing lost */
     CBR_OVERFLOW_DROP = 1,   /* full: discard and count in dropped */
     CBR_OVERFLOW_BLOCK = 2   /* full: wait up to block_ns for room, then drop */
 };
@@ -59,56 +69,61 @@ enum cbr_push_result {
 
 typedef struct cbr_spill_node {
     struct cbr_spill_node *next;
+    uint64_t pos;
     cbr_record rec;
 } cbr_spill_node;
 
 typedef struct cbr_ring_stats {
     uint64_t pushed;      /* accepted: into the ring or the overflow list */
     uint64_t drained;     /* handed to the consumer */
-    uint64_t dropped;     /* refused because the ring was full (and, for spill, no memory) */
+    uint64_t dropped;     /* refused because the ring was full */
     uint64_t spilled;     /* of pushed, how many went through the overflow list */
     uint64_t late;        /* pushes after close, discarded */
     uint64_t capacity;
-    uint64_t high_water;  /* most records in the ring at once, seen by a producer */
+    uint64_t high_water;  /* most records waiting at once, as the consumer found them */
     uint64_t wakeups;     /* system calls producers made to wake the consumer */
 } cbr_ring_stats;
 
 typedef struct cbr_ring {
     /* Written by every claim. */
-    CBR_ALIGNED(CBR_CACHELINE) uint64_t tail;  /* next position to claim, | CBR_RING_CLOSED */
-    void *spill;                               /* cbr_spill_node stack, newest first */
-    uint32_t slow_inflight;                    /* producers inside a slow path */
+    CBR_ALIGNED(CBR_CACHELINE) uint64_t tail;  /* next position, | CBR_RING_CLOSED */
 
-    /* Written by producers only on slow paths or when the high water rises. */
-    CBR_ALIGNED(CBR_CACHELINE) uint64_t dropped;
+    /* Written by producers only on slow paths. */
+    CBR_ALIGNED(CBR_CACHELINE) void *spill;    /* cbr_spill_node stack, newest first */
+    uint64_t dropped;
     uint64_t late;
     uint64_t spilled;
     uint64_t wakeups;
-    uint64_t high_water;
+    uint64_t abandoned;   /* positions given up after close (no memory, slot busy) */
 
-    /* Written by the consumer about once a batch, read by every producer. */
+    /* Written by the consumer about once a batch, read by producers. */
     CBR_ALIGNED(CBR_CACHELINE) uint64_t head;
     uint32_t waiting;
 
-    /* Set by init; read-only while producers run. */
+    /* Set by init; read-only while producers run (policy: a setting). */
     CBR_ALIGNED(CBR_CACHELINE) cbr_record *slots;
     uint64_t mask;
-    uint64_t base;        /* tail at init: pushed = tail - base + spilled */
-    uint64_t block_ns;
+    uint64_t base;        /* first position */
+    uint64_t block_ns;    /* atomic: a late producer may read it while init rewrites it */
     uint32_t policy;
     cbr_wakeup wake;
 
     /* The consumer's own. */
     CBR_ALIGNED(CBR_CACHELINE) uint64_t drained;
-    cbr_spill_node *backlog;  /* taken from the overflow stack, oldest first */
-    uint64_t backlog_len;
+    uint64_t high_water;
+    uint64_t end;             /* tail when closed: positions at or past it are late */
+    uint64_t inherited_late;  /* late calls a reused struct had counted before init */
+    uint32_t quiescent;       /* close() has returned: unresolved positions are abandoned */
+    cbr_spill_node *backlog;  /* taken from the overflow stack, by position */
+    cbr_spill_node *backlog_last;
     uint32_t notify;          /* keep wake.rfd readable while anything is pending */
 } cbr_ring;
 
-/* Rounds up to a power of two; 0 for 0 or anything over the maximum. */
+/* Rounds up to a power of two, at least CBR_RING_MIN_CAPACITY; 0 for 0 or
+ * anything over the maximum. */
 static inline uint64_t cbr_ring_round_capacity(uint64_t want)
 {
-    uint64_t c = 1;
+    uint64_t c = CBR_RING_MIN_CAPACITY;
     if (want == 0 || want > CBR_RING_MAX_CAPACITY)
         return 0;
     while (c < want)
@@ -116,114 +131,120 @@ static inline uint64_t cbr_ring_round_capacity(uint64_t want)
     return c;
 }
 
-/* Prepares r for use; capacity must come from cbr_ring_round_capacity.
- * `base` is the first position: a ring struct that is reused must start at
- * its previous tail, so a producer that read the old tail can never win a
- * claim on the new ring.  Returns 0, ENOMEM, or the descriptor's error. */
+/* Prepares r; capacity must come from cbr_ring_round_capacity.  `base` is
+ * the first position: a struct that is reused must start past its previous
+ * tail, so that a producer holding a tail it read before the close can
+ * never win a claim on the new ring.  A reused struct's late count moves to
+ * inherited_late atomically, so no late call goes uncounted.  Producers
+ * still calling a reused struct feed the new ring: the struct, not the
+ * ring, is what their pointer names.  Returns 0, EINVAL, ENOMEM, or the
+ * descriptor's error. */
 static inline int cbr_ring_init(cbr_ring *r, uint64_t capacity, enum cbr_overflow policy,
-                         uint64_t block_ns, uint64_t base)
+                                uint64_t block_ns, uint64_t base)
 {
     uint64_t i;
     int err;
     cbr_record *slots;
 
-    if (capacity == 0 || (capacity & (capacity - 1)) != 0 || capacity > CBR_RING_MAX_CAPACITY)
+    if (capacity < CBR_RING_MIN_CAPACITY || (capacity & (capacity - 1)) != 0
+        || capacity > CBR_RING_MAX_CAPACITY || (base & CBR_RING_CLOSED))
         return EINVAL;
     slots = (cbr_record *)calloc((size_t)capacity, sizeof(cbr_record));
     if (slots == NULL)
         return ENOMEM;
-    /* Each slot starts one lap behind the position that will first use it,
-     * so no stale stamp can equal the stamp the consumer waits for. */
     for (i = 0; i < capacity; i++) {
         uint64_t p = base + i;
-        slots[p & (capacity - 1)].seq = (uint32_t)(p + 1 - capacity);
+        slots[p & (capacity - 1)].seq = (uint32_t)p;  /* free for its first position */
     }
     if ((err = cbr_wakeup_open(&r->wake)) != 0) {
         free(slots);
         return err;
     }
     r->slots = slots;
-    /* relaxed: published by the release stores of head and tail below */
+    /* relaxed: published by the release store of tail below */
     cbr_store_u64(&r->mask, capacity - 1, CBR_RELAXED);
     r->base = base;
-    r->block_ns = block_ns;
+    /* relaxed: published by the release store of tail below */
+    cbr_store_u64(&r->block_ns, block_ns, CBR_RELAXED);
+    /* relaxed: published by the release store of tail below */
     cbr_store_u32(&r->policy, (uint32_t)policy, CBR_RELAXED);
+    r->drained = 0;
+    r->high_water = 0;
+    r->end = 0;
+    r->quiescent = 0;
     r->backlog = NULL;
-    r->backlog_len = 0;
+    r->backlog_last = NULL;
     r->notify = 0;
-    cbr_store_u64(&r->drained, 0, CBR_RELAXED);
-    cbr_store_u64(&r->dropped, 0, CBR_RELAXED);
-    cbr_store_u64(&r->late, 0, CBR_RELAXED);
-    cbr_store_u64(&r->spilled, 0, CBR_RELAXED);
-    cbr_store_u64(&r->wakeups, 0, CBR_RELAXED);
-    cbr_store_u64(&r->high_water, 0, CBR_RELAXED);
+    /* relaxed (all): exchanges, so that a count a late producer adds now is kept */
+    r->inherited_late = cbr_exchange_u64(&r->late, 0, CBR_RELAXED);
+    cbr_exchange_u64(&r->dropped, 0, CBR_RELAXED);
+    cbr_exchange_u64(&r->spilled, 0, CBR_RELAXED);
+    cbr_exchange_u64(&r->wakeups, 0, CBR_RELAXED);
+    cbr_exchange_u64(&r->abandoned, 0, CBR_RELAXED);
     cbr_store_u32(&r->waiting, 0, CBR_RELAXED);
-    cbr_store_u32(&r->slow_inflight, 0, CBR_RELAXED);
     cbr_store_ptr(&r->spill, NULL, CBR_RELAXED);
-    /* release: a producer that acquires the new head also sees slots and mask */
-    cbr_store_u64(&r->head, base, CBR_RELEASE);
-    /* release: opens the ring; a claim's CAS reads this value and acquires everything above */
+    cbr_store_u64(&r->head, base, CBR_RELAXED);
+    /* release: opens the ring; every claim reads tail and so acquires all of the above */
     cbr_store_u64(&r->tail, base, CBR_RELEASE);
     return 0;
 }
 
 static inline uint64_t cbr_ring_capacity(const cbr_ring *r) { return r->mask + 1; }
 
-/* Changes the overflow policy; pushes already on a slow path may still use
- * the old one.  Records spilled under "spill" keep their place in order. */
+/* Changes the overflow policy for pushes from now on. */
 static inline void cbr_ring_set_policy(cbr_ring *r, enum cbr_overflow policy)
 {
-    /* relaxed: the policy is a setting, not a synchronisation */
+    /* relaxed: a setting, not a synchronisation; any push may see either value */
     cbr_store_u32(&r->policy, (uint32_t)policy, CBR_RELAXED);
 }
 
 CBR_COLD void cbr_ring_wake_slow(cbr_ring *r)
 {
-    /* acq_rel: exactly one producer takes the consumer's request; the system call follows */
-    if (cbr_exchange_u32(&r->waiting, 0, CBR_ACQ_REL)) {
+    /* relaxed: the exchange's atomicity alone picks the one producer that makes the call */
+    if (cbr_exchange_u32(&r->waiting, 0, CBR_RELAXED)) {
         /* relaxed: a statistic */
         cbr_fetch_add_u64(&r->wakeups, 1, CBR_RELAXED);
         cbr_wakeup_signal(&r->wake);
     }
 }
 
-/* Fills and publishes the slot of claimed position t.  The publishing store
- * is the last access to ring memory: close() waits for it. */
-CBR_INLINE void cbr_ring_fill_(cbr_ring *r, uint64_t t, uint64_t h, const cbr_record *rec)
+/* After a claim: wakes a sleeping consumer.  Must come after the seq_cst
+ * claim and before the record is resolved, so close() covers the call. */
+CBR_INLINE void cbr_ring_wake_(cbr_ring *r)
 {
-    cbr_record *slot = &r->slots[t & r->mask];
-    uint64_t occupied = t + 1 - h;
-
-    memcpy(slot, rec, offsetof(cbr_record, seq));
-    memcpy(&slot->status, &rec->status, sizeof(cbr_record) - offsetof(cbr_record, status));
-    /* relaxed: a statistic; rises rarely once the ring has been full once */
-    if (occupied > cbr_load_u64(&r->high_water, CBR_RELAXED)) {
-        uint64_t hw = cbr_load_u64(&r->high_water, CBR_RELAXED);
-        while (occupied > hw
-               && !cbr_cas_u64(&r->high_water, &hw, occupied, CBR_RELAXED, CBR_RELAXED)) {}
-    }
     /* seq_cst: after our seq_cst claim, pairs with the consumer's store of waiting (Dekker) */
     if (cbr_load_u32(&r->waiting, CBR_SEQ_CST))
         cbr_ring_wake_slow(r);
+}
+
+/* Writes the record into its free slot and publishes it: the last access
+ * to ring memory, which close() waits for. */
+CBR_INLINE void cbr_ring_publish_(cbr_record *slot, uint64_t t, const cbr_record *rec)
+{
+    memcpy(slot, rec, offsetof(cbr_record, seq));
+    memcpy(&slot->status, &rec->status, sizeof(cbr_record) - offsetof(cbr_record, status));
     /* release: publishes the record to the consumer's acquire load of seq */
     cbr_store_u32(&slot->seq, (uint32_t)(t + 1), CBR_RELEASE);
 }
 
-/* One claim attempt against fresh values of tail and head.  Returns 1 when
- * position *t was claimed (head in *h), 0 when the ring is full, -1 when
- * it is closed. */
-CBR_INLINE int cbr_ring_claim_(cbr_ring *r, uint64_t *t, uint64_t *h)
+CBR_COLD int cbr_ring_overflow_(cbr_ring *r, uint64_t t, const cbr_record *rec);
+CBR_COLD int cbr_ring_full_(cbr_ring *r, const cbr_record *rec);
+
+/* One claim attempt that succeeds only with room.  Returns 1 when position
+ * *t is claimed, 0 when the ring is full, -1 when it is closed. */
+CBR_INLINE int cbr_ring_claim_if_room_(cbr_ring *r, uint64_t *t)
 {
-    /* acquire: a tail written by init makes init's head and mask visible */
+    /* acquire: a tail written by init makes init's stores visible */
     *t = cbr_load_u64(&r->tail, CBR_ACQUIRE);
     for (;;) {
+        uint64_t h;
         if (*t & CBR_RING_CLOSED)
             return -1;
-        /* acquire: the consumer's reads of slots below head are finished */
-        *h = cbr_load_u64(&r->head, CBR_ACQUIRE);
-        /* relaxed: ordered by the tail load above; atomic because init may rewrite a reused ring */
-        if (*t - *h > cbr_load_u64(&r->mask, CBR_RELAXED)) {
-            /* acquire: as above */
+        /* acquire: the consumer has freed the slots below head */
+        h = cbr_load_u64(&r->head, CBR_ACQUIRE);
+        /* relaxed: ordered by the tail load; atomic because init may rewrite a reused ring */
+        if (*t - h > cbr_load_u64(&r->mask, CBR_RELAXED)) {
+            /* acquire: as above; a moved tail means ours was stale, not that the ring is full */
             uint64_t fresh = cbr_load_u64(&r->tail, CBR_ACQUIRE);
             if (fresh == *t)
                 return 0;
@@ -236,138 +257,325 @@ CBR_INLINE int cbr_ring_claim_(cbr_ring *r, uint64_t *t, uint64_t *h)
     }
 }
 
-CBR_COLD int cbr_ring_push_slow(cbr_ring *r, const cbr_record *rec);
-
 /* Pushes one record.  Never blocks, allocates or makes a system call unless
  * the ring is full (and then only as its policy says) or a consumer sleeps. */
 CBR_INLINE int cbr_ring_push(cbr_ring *r, const cbr_record *rec)
 {
-    uint64_t t, h;
+    uint64_t t;
     int claimed;
 
-    /* acquire: a non-empty overflow stack diverts us, and a push that follows a spilled one must see it */
-    if (cbr_load_ptr(&r->spill, CBR_ACQUIRE) != NULL)
-        return cbr_ring_push_slow(r, rec);
-    claimed = cbr_ring_claim_(r, &t, &h);
-    if (claimed > 0) {
-        cbr_ring_fill_(r, t, h, rec);
-        return CBR_PUSHED;
+    /* relaxed: a setting; either value gives a correct push */
+    if (cbr_load_u32(&r->policy, CBR_RELAXED) == CBR_OVERFLOW_SPILL) {
+        cbr_record *slot;
+        /* seq_cst: orders the claim before our load of waiting (Dekker), and acquires init's stores */
+        t = cbr_fetch_add_u64(&r->tail, 1, CBR_SEQ_CST);
+        if (t & CBR_RING_CLOSED)
+            claimed = -1;
+        else {
+            slot = &r->slots[t & r->mask];
+            /* acquire: the consumer's read of the slot's previous record is finished */
+            if (cbr_load_u32(&slot->seq, CBR_ACQUIRE) != (uint32_t)t)
+                return cbr_ring_overflow_(r, t, rec);
+            cbr_ring_wake_(r);
+            cbr_ring_publish_(slot, t, rec);
+            return CBR_PUSHED;
+        }
+    } else {
+        claimed = cbr_ring_claim_if_room_(r, &t);
+        if (claimed > 0) {
+            cbr_ring_wake_(r);
+            /* head has passed t - capacity, so the slot is free for t */
+            cbr_ring_publish_(&r->slots[t & r->mask], t, rec);
+            return CBR_PUSHED;
+        }
+        if (claimed == 0)
+            return cbr_ring_full_(r, rec);
     }
-    if (claimed < 0) {
-        /* relaxed: a statistic; touches only the struct, which outlives close */
-        cbr_fetch_add_u64(&r->late, 1, CBR_RELAXED);
-        return CBR_LATE;
-    }
-    return cbr_ring_push_slow(r, rec);
+    /* relaxed: a statistic; touches only the struct, which outlives close */
+    cbr_fetch_add_u64(&r->late, 1, CBR_RELAXED);
+    return CBR_LATE;
 }
 
-CBR_COLD int cbr_ring_spill_(cbr_ring *r, const cbr_record *rec)
+/* Position t is claimed but its slot is busy: resolve it through the
+ * overflow stack.  Without memory, wait for the slot instead: the one case
+ * where "spill" blocks.  If the ring closes while it waits, the record is
+ * dropped and counted, and its position abandoned for close() and drain. */
+CBR_COLD int cbr_ring_overflow_(cbr_ring *r, uint64_t t, const cbr_record *rec)
 {
-    cbr_spill_node *node = (cbr_spill_node *)malloc(sizeof *node);
+    cbr_spill_node *node = (cbr_spill_node *)CBR_MALLOC(sizeof *node);
+    cbr_record *slot = &r->slots[t & r->mask];
     void *top;
+    unsigned round = 0;
 
+    cbr_ring_wake_(r);
     if (node == NULL) {
-        /* relaxed: a statistic */
-        cbr_fetch_add_u64(&r->dropped, 1, CBR_RELAXED);
-        return CBR_DROPPED;
+        /* acquire: as in cbr_ring_push */
+        while (cbr_load_u32(&slot->seq, CBR_ACQUIRE) != (uint32_t)t) {
+            /* relaxed: close() will not drain, so waiting longer cannot help */
+            if (cbr_load_u64(&r->tail, CBR_RELAXED) & CBR_RING_CLOSED) {
+                /* relaxed: a statistic, ordered before the release below */
+                cbr_fetch_add_u64(&r->dropped, 1, CBR_RELAXED);
+                /* release: our last access to ring memory; close() counts t as resolved */
+                cbr_fetch_add_u64(&r->abandoned, 1, CBR_RELEASE);
+                return CBR_DROPPED;
+            }
+            cbr_backoff(round < 64 ? round++ : round);
+        }
+        cbr_ring_publish_(slot, t, rec);
+        return CBR_PUSHED;
     }
+    node->pos = t;
     node->rec = *rec;
     node->rec.seq = 0;
     node->rec.flags |= CBR_FLAG_SPILLED;
+    /* relaxed: a statistic; before the node resolves t, so close() covers it */
+    cbr_fetch_add_u64(&r->spilled, 1, CBR_RELAXED);
     /* relaxed: the CAS validates it */
     top = cbr_load_ptr(&r->spill, CBR_RELAXED);
     do {
         node->next = (cbr_spill_node *)top;
-        /* seq_cst: releases the node, and orders it before our load of waiting (Dekker) */
-    } while (!cbr_cas_ptr(&r->spill, &top, node, CBR_SEQ_CST, CBR_RELAXED));
-    /* relaxed: a statistic */
-    cbr_fetch_add_u64(&r->spilled, 1, CBR_RELAXED);
-    /* seq_cst: pairs with the consumer's store of waiting (Dekker) */
-    if (cbr_load_u32(&r->waiting, CBR_SEQ_CST))
-        cbr_ring_wake_slow(r);
+        /* release: publishes the node to the consumer's acquire exchange; resolves t */
+    } while (!cbr_cas_ptr(&r->spill, &top, node, CBR_RELEASE, CBR_RELAXED));
     return CBR_SPILLED;
 }
 
-CBR_COLD int cbr_ring_push_slow(cbr_ring *r, const cbr_record *rec)
+/* "drop" and "block" found the ring full: wait for room under "block". */
+CBR_COLD int cbr_ring_full_(cbr_ring *r, const cbr_record *rec)
 {
-    uint64_t t, h, deadline = 0;
+    uint64_t t, deadline = 0;
     unsigned round = 0;
-    int result, claimed;
 
-    /* seq_cst: pairs with close()'s fetch_or of CLOSED: either we see it, or close waits for us */
-    cbr_fetch_add_u32(&r->slow_inflight, 1, CBR_SEQ_CST);
-    for (;;) {
-        /* acquire: as in cbr_ring_push; a record must not overtake a spilled one */
-        if (cbr_load_ptr(&r->spill, CBR_ACQUIRE) != NULL) {
-            /* seq_cst: after our inflight increment (see above) */
-            if (cbr_load_u64(&r->tail, CBR_SEQ_CST) & CBR_RING_CLOSED)
-                claimed = -1;
-            else {
-                result = cbr_ring_spill_(r, rec);
-                break;
-            }
-        } else {
-            claimed = cbr_ring_claim_(r, &t, &h);
-        }
-        if (claimed > 0) {
-            cbr_ring_fill_(r, t, h, rec);
-            result = CBR_PUSHED;
-            break;
-        }
-        if (claimed < 0) {
-            /* relaxed: a statistic */
-            cbr_fetch_add_u64(&r->late, 1, CBR_RELAXED);
-            result = CBR_LATE;
-            break;
-        }
-        /* relaxed: the policy is a setting, not a synchronisation */
-        switch (cbr_load_u32(&r->policy, CBR_RELAXED)) {
-        case CBR_OVERFLOW_SPILL:
-            result = cbr_ring_spill_(r, rec);
-            goto out;
-        case CBR_OVERFLOW_BLOCK:
+    /* relaxed: a setting */
+    if (cbr_load_u32(&r->policy, CBR_RELAXED) == CBR_OVERFLOW_BLOCK) {
+        for (;;) {
+            int claimed;
             if (round == 16)
-                deadline = cbr_now_ns() + r->block_ns;
-            if (round < 16 || cbr_now_ns() < deadline) {
-                cbr_backoff(round < 64 ? round++ : round);
-                continue;
+                /* relaxed: a setting */
+                deadline = cbr_now_ns() + cbr_load_u64(&r->block_ns, CBR_RELAXED);
+            else if (round > 16 && cbr_now_ns() >= deadline)
+                break;
+            cbr_backoff(round < 64 ? round++ : round);
+            claimed = cbr_ring_claim_if_room_(r, &t);
+            if (claimed > 0) {
+                cbr_ring_wake_(r);
+                cbr_ring_publish_(&r->slots[t & r->mask], t, rec);
+                return CBR_PUSHED;
             }
-            break;  /* waited long enough: drop */
-        default:
-            break;
+            if (claimed < 0) {
+                /* relaxed: a statistic */
+                cbr_fetch_add_u64(&r->late, 1, CBR_RELAXED);
+                return CBR_LATE;
+            }
         }
-        /* relaxed: a statistic */
-        cbr_fetch_add_u64(&r->dropped, 1, CBR_RELAXED);
-        result = CBR_DROPPED;
-        break;
     }
-out:
-    /* release: our last access to the ring's memory happens before close() sees 0 */
-    cbr_fetch_sub_u32(&r->slow_inflight, 1, CBR_RELEASE);
-    return result;
+    /* relaxed: a statistic */
+    cbr_fetch_add_u64(&r->dropped, 1, CBR_RELAXED);
+    return CBR_DROPPED;
 }
 
-/* Consumer: refuses further pushes and waits until every claimed position
- * is published and no producer is inside a slow path.  What was pushed
- * before stays drainable.  Idempotent. */
+/* Consumer: the positions claimed so far and not yet drained. */
+static inline uint64_t cbr_ring_claimed_(cbr_ring *r, cbr_order order)
+{
+    uint64_t t = cbr_load_u64(&r->tail, order);
+    return ((t & CBR_RING_CLOSED) ? r->end : t) - r->head;
+}
+
+/* Sorts a list of overflow nodes by position: bottom-up merge sort, for
+ * the rare list that producers pushed out of order. */
+static inline cbr_spill_node *cbr_ring_sort_nodes_(cbr_spill_node *list)
+{
+    size_t width;
+    for (width = 1;; width *= 2) {
+        cbr_spill_node *p = list, *out = NULL, **tailp = &out;
+        size_t merges = 0;
+        while (p) {
+            cbr_spill_node *q = p;
+            size_t psize = 0, qsize = width, i;
+            merges++;
+            for (i = 0; i < width && q; i++) {
+                psize++;
+                q = q->next;
+            }
+            while (psize > 0 || (qsize > 0 && q)) {
+                cbr_spill_node *e;
+                if (psize == 0) { e = q; q = q->next; qsize--; }
+                else if (qsize == 0 || !q || p->pos <= q->pos) { e = p; p = p->next; psize--; }
+                else { e = q; q = q->next; qsize--; }
+                *tailp = e;
+                tailp = &e->next;
+            }
+            p = q;
+        }
+        *tailp = NULL;
+        list = out;
+        if (merges <= 1)
+            return list;
+    }
+}
+
+/* Consumer: merges a sorted, non-empty list (last is its last node) into
+ * the backlog.  Appending is the common case. */
+static inline void cbr_ring_merge_backlog_(cbr_ring *r, cbr_spill_node *list, cbr_spill_node *last)
+{
+    cbr_spill_node *merged = NULL, **tailp = &merged, *a = r->backlog;
+    if (a == NULL) {
+        r->backlog = list;
+        r->backlog_last = last;
+        return;
+    }
+    if (r->backlog_last->pos < list->pos) {
+        r->backlog_last->next = list;
+        r->backlog_last = last;
+        return;
+    }
+    while (a && list) {
+        if (a->pos <= list->pos) { *tailp = a; a = a->next; }
+        else { *tailp = list; list = list->next; }
+        tailp = &(*tailp)->next;
+    }
+    *tailp = a ? a : list;
+    r->backlog = merged;
+    for (last = *tailp; last->next; last = last->next) {}
+    r->backlog_last = last;
+}
+
+/* Consumer: moves the overflow stack into the backlog, keeping it sorted
+ * by position.  The stack is newest first, so reversing it usually sorts
+ * it, and its positions usually follow the backlog's: the common case is
+ * linear in what was taken.  Returns 1 if anything was taken. */
+static inline int cbr_ring_take_spill_(cbr_ring *r)
+{
+    cbr_spill_node *top, *list = NULL, *last, *n;
+    int sorted = 1;
+
+    /* relaxed: a cheap look before the exchange */
+    if (cbr_load_ptr(&r->spill, CBR_RELAXED) == NULL)
+        return 0;
+    /* acquire: the nodes' contents, released by their producers' CAS */
+    top = (cbr_spill_node *)cbr_exchange_ptr(&r->spill, NULL, CBR_ACQUIRE);
+    last = top;
+    while (top) {
+        n = top->next;
+        if (list && top->pos > list->pos)
+            sorted = 0;
+        top->next = list;
+        list = top;
+        top = n;
+    }
+    if (!sorted) {
+        list = cbr_ring_sort_nodes_(list);
+        for (last = list; last->next; last = last->next) {}
+    }
+    cbr_ring_merge_backlog_(r, list, last);
+    return 1;
+}
+
+/* Consumer: copies up to max records, in position order, into out and
+ * returns how many.  Stops early at a position whose producer has claimed
+ * it but not yet written it. */
+static inline size_t cbr_ring_drain(cbr_ring *r, cbr_record *out, size_t max)
+{
+    uint64_t h = r->head, cap = r->mask + 1;
+    size_t n = 0;
+    /* relaxed: a statistic */
+    uint64_t waiting = cbr_ring_claimed_(r, CBR_RELAXED);
+
+    if (waiting > r->high_water)
+        r->high_water = waiting;
+    while (n < max) {
+        cbr_record *slot = &r->slots[h & r->mask];
+        /* acquire: pairs with the producer's publishing store */
+        if (cbr_load_u32(&slot->seq, CBR_ACQUIRE) == (uint32_t)(h + 1)) {
+            memcpy(&out[n], slot, sizeof *slot);
+        } else {
+            cbr_spill_node *node = r->backlog;
+            if ((node == NULL || node->pos != h) && cbr_ring_take_spill_(r))
+                node = r->backlog;
+            if (node == NULL || node->pos != h) {
+                /* after close, an unresolved position was abandoned (counted as dropped) */
+                if (r->quiescent && h < r->end) {
+                    h++;
+                    continue;
+                }
+                break;
+            }
+            out[n] = node->rec;
+            if ((r->backlog = node->next) == NULL)
+                r->backlog_last = NULL;
+            CBR_FREE(node);
+        }
+        /* release: our read of the slot happens before the next lap's producer writes it */
+        cbr_store_u32(&slot->seq, (uint32_t)(h + cap), CBR_RELEASE);
+        h++;
+        n++;
+    }
+    if (h != r->head) {
+        /* release: for claimers that check room against head */
+        cbr_store_u64(&r->head, h, CBR_RELEASE);
+        r->drained += n;
+    }
+    return n;
+}
+
+/* Consumer: the next drain will return at least one record. */
+static inline int cbr_ring_ready(cbr_ring *r)
+{
+    uint64_t h = r->head;
+    /* acquire: pairs with the producer's publishing store */
+    if (cbr_load_u32(&r->slots[h & r->mask].seq, CBR_ACQUIRE) == (uint32_t)(h + 1))
+        return 1;
+    if (r->backlog == NULL || r->backlog->pos != h)
+        cbr_ring_take_spill_(r);
+    return r->backlog != NULL && r->backlog->pos == h;
+}
+
+/* Consumer: a position has been claimed and not drained, or a producer
+ * has work on the overflow stack.  What a sleeper must check. */
+static inline int cbr_ring_pending(cbr_ring *r)
+{
+    /* seq_cst: after the consumer's seq_cst store of waiting, pairs with the producers' claim (Dekker) */
+    return cbr_ring_claimed_(r, CBR_SEQ_CST) != 0;
+}
+
+/* Consumer: how many records drain could return now, counting claimed
+ * positions whose records are still being written. */
+static inline uint64_t cbr_ring_size_hint(cbr_ring *r)
+{
+    /* relaxed: a hint */
+    return cbr_ring_claimed_(r, CBR_RELAXED);
+}
+
+/* Consumer: refuses further pushes, then waits until every position
+ * claimed before is resolved, in its slot or on the overflow stack: a
+ * producer's last access to ring memory is what resolves its position.
+ * What was pushed stays drainable.  Idempotent. */
 static inline void cbr_ring_close(cbr_ring *r)
 {
-    uint64_t t, p;
+    uint64_t t, p, resolved, in_ring;
     unsigned round = 0;
+    cbr_spill_node *node;
 
-    /* seq_cst: pairs with the slow path's inflight increment; release is not needed, nothing new is published */
-    t = cbr_fetch_or_u64(&r->tail, CBR_RING_CLOSED, CBR_SEQ_CST);
+    /* relaxed: tail's modification order alone splits claims into before and after the
+     * close; what earlier claimers wrote is acquired below, position by position */
+    t = cbr_fetch_or_u64(&r->tail, CBR_RING_CLOSED, CBR_RELAXED);
     if (t & CBR_RING_CLOSED)
         return;
-    /* seq_cst: see above; acquire would do for what follows, seq_cst is needed for the handshake */
-    while (cbr_load_u32(&r->slow_inflight, CBR_SEQ_CST) != 0)
+    r->end = t;
+    for (;;) {
+        in_ring = 0;
+        for (p = r->head; p < t; p++)
+            /* acquire: the producer's writes to the slot happen before */
+            in_ring += cbr_load_u32(&r->slots[p & r->mask].seq, CBR_ACQUIRE) == (uint32_t)(p + 1);
+        cbr_ring_take_spill_(r);
+        resolved = in_ring;
+        for (node = r->backlog; node && node->pos < t; node = node->next)
+            resolved++;
+        /* acquire: an abandoning producer's last access to ring memory happens before */
+        if (resolved + cbr_load_u64(&r->abandoned, CBR_ACQUIRE) == t - r->head)
+            break;
         cbr_backoff(round < 64 ? round++ : round);
-    for (p = r->head; p < t; p++) {
-        round = 0;
-        /* acquire: the claimer's last write to the ring happens before */
-        while (cbr_load_u32(&r->slots[p & r->mask].seq, CBR_ACQUIRE) != (uint32_t)(p + 1))
-            cbr_backoff(round < 64 ? round++ : round);
     }
+    r->quiescent = 1;
 }
 
 static inline int cbr_ring_closed(const cbr_ring *r)
@@ -380,124 +588,29 @@ static inline int cbr_ring_closed(const cbr_ring *r)
  * after cbr_ring_close(). */
 static inline void cbr_ring_destroy(cbr_ring *r)
 {
-    cbr_spill_node *n = (cbr_spill_node *)cbr_exchange_ptr(&r->spill, NULL, CBR_ACQUIRE);
-    while (n) {
-        cbr_spill_node *next = n->next;
-        free(n);
-        n = next;
-    }
+    cbr_spill_node *n;
+    cbr_ring_take_spill_(r);
     for (n = r->backlog; n; ) {
         cbr_spill_node *next = n->next;
-        free(n);
+        CBR_FREE(n);
         n = next;
     }
-    r->backlog = NULL;
-    r->backlog_len = 0;
+    r->backlog = r->backlog_last = NULL;
     free(r->slots);
     r->slots = NULL;
     cbr_wakeup_close(&r->wake);
-}
-
-/* Consumer: a claim, a spill or a backlog exists that has not been drained.
- * Counts claimed-but-unpublished positions, so it is what a sleeper must check. */
-static inline int cbr_ring_pending(cbr_ring *r)
-{
-    /* seq_cst: after the consumer's seq_cst store of waiting, pairs with the producers' claim and spill (Dekker) */
-    return r->backlog != NULL
-        || (cbr_load_u64(&r->tail, CBR_SEQ_CST) & ~CBR_RING_CLOSED) != r->head
-        || cbr_load_ptr(&r->spill, CBR_SEQ_CST) != NULL;
-}
-
-/* Consumer: the next drain will return at least one record. */
-static inline int cbr_ring_ready(cbr_ring *r)
-{
-    uint64_t h = r->head;
-    if (r->backlog != NULL)
-        return 1;
-    /* acquire: pairs with the producer's publishing store */
-    if (cbr_load_u32(&r->slots[h & r->mask].seq, CBR_ACQUIRE) == (uint32_t)(h + 1))
-        return 1;
-    /* acquire: the overflow stack can be taken once every claim is drained */
-    return cbr_load_ptr(&r->spill, CBR_ACQUIRE) != NULL
-        && (cbr_load_u64(&r->tail, CBR_ACQUIRE) & ~CBR_RING_CLOSED) == h;
-}
-
-/* Consumer: a cheap upper bound on what drain would return now, counting
- * the ring and the backlog but not the overflow stack. */
-static inline uint64_t cbr_ring_size_hint(cbr_ring *r)
-{
-    /* relaxed: a hint */
-    return r->backlog_len + ((cbr_load_u64(&r->tail, CBR_RELAXED) & ~CBR_RING_CLOSED) - r->head);
-}
-
-static inline size_t cbr_ring_take_backlog_(cbr_ring *r, cbr_record *out, size_t max)
-{
-    size_t n = 0;
-    while (n < max && r->backlog != NULL) {
-        cbr_spill_node *node = r->backlog;
-        out[n++] = node->rec;
-        r->backlog = node->next;
-        r->backlog_len--;
-        free(node);
-    }
-    return n;
-}
-
-/* Consumer: copies up to max records, oldest first, into out and returns
- * how many.  Stops early at a claimed position that is not yet published. */
-static inline size_t cbr_ring_drain(cbr_ring *r, cbr_record *out, size_t max)
-{
-    size_t n = cbr_ring_take_backlog_(r, out, max);
-    uint64_t h = r->head, k = 0;
-
-    if (r->backlog == NULL) {
-        while (n + k < max
-               /* acquire: pairs with the producer's publishing store */
-               && cbr_load_u32(&r->slots[(h + k) & r->mask].seq, CBR_ACQUIRE) == (uint32_t)(h + k + 1))
-            k++;
-        if (k) {
-            uint64_t first = h & r->mask, run = r->mask + 1 - first;
-            if (run > k)
-                run = k;
-            memcpy(out + n, r->slots + first, (size_t)run * sizeof(cbr_record));
-            memcpy(out + n + run, r->slots, (size_t)(k - run) * sizeof(cbr_record));
-            h += k;
-            n += (size_t)k;
-            /* release: our reads of these slots happen before a producer's reuse of them */
-            cbr_store_u64(&r->head, h, CBR_RELEASE);
-        }
-        /* acquire (both): every claimed position is drained, and the nodes' contents are visible */
-        if (n < max && cbr_load_ptr(&r->spill, CBR_ACQUIRE) != NULL
-            && (cbr_load_u64(&r->tail, CBR_ACQUIRE) & ~CBR_RING_CLOSED) == h) {
-            /* acquire: the nodes pushed before our exchange */
-            cbr_spill_node *top = (cbr_spill_node *)cbr_exchange_ptr(&r->spill, NULL, CBR_ACQUIRE);
-            cbr_spill_node *oldest = NULL;
-            while (top) {
-                cbr_spill_node *next = top->next;
-                top->next = oldest;
-                oldest = top;
-                top = next;
-                r->backlog_len++;
-            }
-            r->backlog = oldest;
-            n += cbr_ring_take_backlog_(r, out + n, max - n);
-        }
-    }
-    /* relaxed: only the consumer writes it; others read a statistic */
-    cbr_store_u64(&r->drained, r->drained + n, CBR_RELAXED);
-    return n;
 }
 
 /* Consumer: asks for a signal on wake.rfd.  Returns 1 if the caller may
  * sleep on it, 0 if something is pending (the request is then withdrawn). */
 static inline int cbr_ring_arm(cbr_ring *r)
 {
-    /* seq_cst: ordered before pending()'s loads (store-load), pairs with the producers' claim */
+    /* seq_cst: ordered before pending()'s load (store-load), pairs with the producers' claim */
     cbr_store_u32(&r->waiting, 1, CBR_SEQ_CST);
     if (!cbr_ring_pending(r))
         return 1;
-    /* acq_rel: if a producer already took the request, its signal is on its way: leave it */
-    cbr_exchange_u32(&r->waiting, 0, CBR_ACQ_REL);
+    /* relaxed: if a producer took the request first, its signal is harmless */
+    cbr_store_u32(&r->waiting, 0, CBR_RELAXED);
     return 0;
 }
 
@@ -509,10 +622,11 @@ static inline void cbr_ring_disarm(cbr_ring *r)
 }
 
 /* Consumer, in notify mode, after each drain: leaves wake.rfd readable if
- * anything is pending, else arms it so the next push makes it readable. */
+ * anything is pending or the ring is closed (a reader must learn that),
+ * else arms it so that the next push makes it readable. */
 static inline void cbr_ring_notify_rearm(cbr_ring *r)
 {
-    if (!cbr_ring_arm(r))
+    if (cbr_ring_closed(r) || !cbr_ring_arm(r))
         cbr_wakeup_signal(&r->wake);
 }
 
@@ -544,7 +658,7 @@ static inline int cbr_ring_wait(cbr_ring *r, int timeout_ms)
                 break;
         }
         if (!cbr_ring_arm(r)) {
-            /* claimed, not yet published: the producer is a few stores away */
+            /* claimed, not yet written: the producer is a few stores or a malloc away */
             cbr_backoff(round < 40 ? round++ : round);
             continue;
         }
@@ -566,13 +680,15 @@ static inline int cbr_ring_wait(cbr_ring *r, int timeout_ms)
 static inline void cbr_ring_get_stats(cbr_ring *r, cbr_ring_stats *s)
 {
     /* relaxed (all): statistics, each exact by itself once producers stop */
-    s->spilled = cbr_load_u64(&r->spilled, CBR_RELAXED);
-    s->pushed = (cbr_load_u64(&r->tail, CBR_RELAXED) & ~CBR_RING_CLOSED) - r->base + s->spilled;
-    s->drained = cbr_load_u64(&r->drained, CBR_RELAXED);
+    uint64_t t = cbr_load_u64(&r->tail, CBR_RELAXED);
+    s->pushed = ((t & CBR_RING_CLOSED) ? r->end : t) - r->base
+                - cbr_load_u64(&r->abandoned, CBR_RELAXED);
+    s->drained = r->drained;
     s->dropped = cbr_load_u64(&r->dropped, CBR_RELAXED);
+    s->spilled = cbr_load_u64(&r->spilled, CBR_RELAXED);
     s->late = cbr_load_u64(&r->late, CBR_RELAXED);
     s->capacity = r->mask + 1;
-    s->high_water = cbr_load_u64(&r->high_water, CBR_RELAXED);
+    s->high_water = r->high_water;
     s->wakeups = cbr_load_u64(&r->wakeups, CBR_RELAXED);
 }
 

@@ -14,6 +14,7 @@ from cbring._core import (
     RingStats,
     StatusEvent,
 )
+from cbring._errors import WinINetError, error_name
 
 __all__ = [
     "EVENT_FORMAT",
@@ -26,6 +27,8 @@ __all__ = [
     "Ring",
     "RingStats",
     "StatusEvent",
+    "WinINetError",
+    "error_name",
     "get_include",
 ]
 
@@ -34,4 +37,9 @@ __version__ = "0.1.0"
 
 def get_include() -> str:
     """The folder to add to a C compiler's include path: ``#include <cbring/ring.h>``."""
-    return _os.path.join(_os.path.dirname(__file__), "include")
+    here = _os.path.dirname(_os.path.abspath(__file__))
+    installed = _os.path.join(here, "include")
+    if _os.path.isdir(installed):
+        return installed
+    # an in-place build of a source checkout: src/cbring/ -> include/
+    return _os.path.join(_os.path.dirname(_os.path.dirname(here)), "include")
