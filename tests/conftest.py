@@ -115,7 +115,7 @@ class ProducerStream:
     """Checks, chunk by chunk, the records that Producers(threads, events)
     sent through a ring: every field of every record, each event at most
     once (exactly once if lossless), each thread's events in the order it
-    made them, and ring positions (seq) consecutive in drain order."""
+    made them, and records in ring-position order (seq) with no gaps."""
 
     def __init__(self, threads, events, *, lossless):
         self.threads = threads
@@ -123,7 +123,8 @@ class ProducerStream:
         self.lossless = lossless
         self.last = np.full(threads, -1, dtype=np.int64)   # last event index seen, per thread
         self.counts = np.zeros(threads, dtype=np.int64)
-        self.last_seq = None
+        self.seq_offset = None   # a ring record's seq minus its index in drain order
+        self.index = 0           # records seen so far, in drain order
         self.spilled = 0
         self.ring_records = 0
         self._pos_of_status = np.full(102, -1, dtype=np.int64)
@@ -181,13 +182,16 @@ class ProducerStream:
         self._same("flags", records["flags"],
                    self._flags[pos] | np.where(spilled, _SPILLED, 0).astype(np.uint16))
 
-        # Records from the ring carry consecutive positions, in drain order.
-        ring_seq = seq[~spilled]
-        if ring_seq.size:
-            if self.last_seq is not None:
-                ring_seq = np.concatenate([np.array([self.last_seq], dtype=np.uint32), ring_seq])
-            self._same("seq step", np.diff(ring_seq), np.uint32(1))  # wraps as uint32
-            self.last_seq = ring_seq[-1]
+        # Records come out in position order, one position each: a record
+        # from a slot carries seq = position + 1, so seq - (index in drain
+        # order) is the same for all of them, modulo 2**32.
+        index = np.arange(self.index, self.index + n, dtype=np.uint64).astype(np.uint32)
+        offsets = (seq - index)[~spilled]          # uint32 arithmetic wraps
+        if offsets.size:
+            if self.seq_offset is None:
+                self.seq_offset = offsets[0]
+            self._same("seq - drain index", offsets, self.seq_offset)
+        self.index += n
         self.spilled += int(spilled.sum())
         self.ring_records += int((~spilled).sum())
 

@@ -118,10 +118,23 @@ def test_close_makes_it_readable_so_a_selecting_consumer_notices(ring, selector)
     selector.unregister(ring)
 
 
-def test_fileno_on_a_closed_ring_raises_value_error(ring):
+def test_a_closed_ring_stays_readable_so_a_reader_drains_what_is_left_and_sees_the_end(ring, push):
+    ring.fileno()
+    push(ring, 31, dword(1), context=1)
+    push(ring, 31, dword(2), context=2)
     ring.close()
-    with pytest.raises(ValueError, match="closed"):
-        ring.fileno()
+    assert readable(ring)
+    assert [e.context for e in ring.drain()] == [1, 2]
+    assert readable(ring)
+    assert len(ring.drain()) == 0   # readable and empty: the end
+    assert readable(ring)
+
+
+def test_fileno_first_called_after_close_is_readable(ring):
+    ring.close()
+    fd = ring.fileno()
+    assert isinstance(fd, int) and fd >= 0
+    assert readable(ring)
 
 
 @pytest.mark.slow

@@ -7,7 +7,8 @@ import sysconfig
 import cbring
 
 PUBLIC = ["EVENT_FORMAT", "EVENT_SIZE", "MAX_CAPACITY", "MAX_RINGS", "AsyncResult", "Batch",
-          "InternetStatus", "Ring", "RingStats", "StatusEvent", "get_include"]
+          "InternetStatus", "Ring", "RingStats", "StatusEvent", "WinINetError", "error_name",
+          "get_include"]
 
 
 def test_all_lists_exactly_the_public_names_and_each_exists():
