@@ -9,6 +9,7 @@ record by record (see ProducerStream in conftest.py), never by timing.
 
 import contextlib
 import gc
+import threading
 import time
 
 import numpy as np
@@ -201,3 +202,44 @@ def test_the_stream_check_catches_a_lost_repeated_reordered_or_altered_event(
     with pytest.raises(AssertionError):
         stream.check(damaged)
         stream.finish()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", ["spill", "block"])
+def test_closing_from_another_thread_while_the_consumer_drains_loses_nothing_pushed(
+        policy, make_ring, record_dtype, producer_stream):
+    ring = make_ring(4096, policy, block_timeout=60.0)
+    stream = producer_stream(THREADS, EVENTS, lossless=False)
+    total = THREADS * EVENTS
+    failures = []
+
+    def consumer():
+        buf = np.zeros(8192, dtype=record_dtype)
+        try:
+            while True:
+                closed = ring.closed
+                n = ring.drain_into(buf)   # waits while close() holds the consumer lock
+                stream.check(buf[:n])
+                if n == 0 and closed:
+                    return
+        except BaseException as e:  # handed to the main thread
+            failures.append(e)
+
+    with producing(ring, rate=1e6) as producers:
+        draining = threading.Thread(target=consumer)
+        draining.start()
+        try:
+            stall_until(lambda: stream.received >= 8192 or failures, "the consumer to get going")
+            ring.close()
+            still_running = not producers.finished()
+        finally:
+            ring.close()
+            draining.join()
+    if failures:
+        raise failures[0]
+    assert still_running, "close() came after the producers finished; nothing was tested"
+    stats = ring.stats
+    assert stats.late > 0
+    assert stats.pushed + stats.dropped + stats.late == total
+    assert stats.drained == stats.pushed == stream.received
+    assert (stream.counts == stream.last + 1).all()   # each thread lost only its tail
