@@ -99,8 +99,7 @@ def test_a_reused_callback_address_starts_a_fresh_ring_and_orphaned_counts_survi
         reused = cbring.Ring(4)
         if reused.status_callback == address:
             break
-        reused.close()
-        del reused
+        reused.close()   # rebinding releases it: its slot goes to the back of the queue
     else:
         pytest.fail("the freed address never came back")
     with reused:

@@ -157,7 +157,7 @@ def test_collecting_a_ring_while_producers_call_it_counts_their_calls_as_orphane
     before = cbring._core._orphaned_late_calls()
     producers = _testing.Producers(callback, threads=THREADS, events=EVENTS).start()
     try:
-        stall_until(lambda: ring.stats.pushed == capacity, "the ring to fill")
+        stall_until(lambda r=ring: r.stats.pushed == capacity, "the ring to fill")
     except BaseException:
         ring.close()
         producers.join()

@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-import cbring
 from cbring import _testing
 
 # How long a test may take to notice that something did not happen; reaching
