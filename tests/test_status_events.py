@@ -142,13 +142,22 @@ def test_null_information_with_no_length_for_a_string_status_is_not_an_error(rin
     assert event.info is None
 
 
-@pytest.mark.parametrize("status, given", [(60, 15), (100, 8), (31, 3), (41, 0), (70, 7), (70, 4)])
+@pytest.mark.parametrize("status, given", [(60, 7), (100, 8), (31, 3), (41, 0), (70, 7), (70, 4)])
 def test_information_shorter_than_its_status_needs_is_flagged_not_read(ring, push, status, given):
     push(ring, status, b"\xff" * 16, length=given)
     event = only_event(ring)
     assert event.flags == SHORT_INFO
     assert event.info is None and event.result is None and event.error is None
     assert event.length == given
+
+
+def test_handle_created_carrying_the_bare_handle_is_recorded_as_a_handle(ring, push):
+    # WinINet (and Wine) pass the new HINTERNET alone, not an INTERNET_ASYNC_RESULT
+    push(ring, 60, (0x1234).to_bytes(8, "little") + b"\xff" * 8, length=8)
+    event = only_event(ring)
+    assert event.flags == 0
+    assert event.info == 0x1234
+    assert event.result is None and event.async_result is None
 
 
 def test_handle_and_context_keep_all_64_bits(ring, push):

@@ -160,6 +160,14 @@ def _orphaned_late_calls():
     return total
 
 
+cdef double _seconds(object value, str name, str alternative="") except? -1.0:
+    # what time.sleep() accepts: real numbers, not text
+    if isinstance(value, (str, bytes, bytearray)) or not (
+            hasattr(type(value), "__float__") or hasattr(type(value), "__index__")):
+        raise TypeError(f"{name} must be a number of seconds{alternative}, got {type(value).__name__}")
+    return float(value)
+
+
 cdef object _checked_index(object value, str name, object low, object high):
     try:
         v = value.__index__()
@@ -466,10 +474,7 @@ cdef class Ring:
         cap = _checked_index(capacity, "capacity", 1, MAX_CAPACITY)
         if overflow not in _POLICIES:
             raise ValueError(f"overflow must be 'spill', 'drop' or 'block', got {overflow!r}")
-        try:
-            timeout = float(block_timeout)
-        except (TypeError, ValueError):
-            raise TypeError(f"block_timeout must be a number of seconds, got {type(block_timeout).__name__}") from None
+        timeout = _seconds(block_timeout, "block_timeout")
         if not (0.0 <= timeout <= 86400.0):
             raise ValueError(f"block_timeout must be between 0 and 86400 seconds, got {block_timeout!r}")
         slot = _take_slot()
@@ -497,7 +502,8 @@ cdef class Ring:
     def __dealloc__(self):
         if self._consumer != NULL:
             PyThread_free_lock(self._consumer)
-        if self._slot < 0:
+        # _r is still NULL when the arguments were refused before __cinit__ ran
+        if self._r == NULL or self._slot < 0:
             return
         if not self._destroyed:
             cbr_ring_close(self._r)
@@ -650,10 +656,7 @@ cdef class Ring:
         cdef int slice_ms, r = 0
         cdef double left = 0.0
         if timeout is not None:
-            try:
-                left = float(timeout)
-            except (TypeError, ValueError):
-                raise TypeError(f"timeout must be a number of seconds or None, got {type(timeout).__name__}") from None
+            left = _seconds(timeout, "timeout", " or None")
             if not (left >= 0.0):
                 raise ValueError(f"timeout must be non-negative, got {timeout!r}")
         import time
