@@ -42,6 +42,8 @@ def decode(handle, context, status, info, length):
         kind, need = 3, 8
     else:
         kind, need = 4, 1
+    if status == 60 and 8 <= length < 16:  # HANDLE_CREATED as WinINet sends it: the bare handle
+        kind, need = 3, 8
     result = error = flags = 0
     data = b""
     if info is None:

@@ -29,7 +29,12 @@
 #if defined(__cplusplus)
 #  define CBR_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
 #elif defined(_MSC_VER) && !defined(__clang__)
-#  define CBR_STATIC_ASSERT(cond, msg) typedef char cbr_static_assert_##__LINE__[(cond) ? 1 : -1]
+/* MSVC's C mode has _Static_assert only with /std:c11, which setuptools does
+ * not pass: a negative array size fails the build instead.  Two levels of
+ * macros, so that __COUNTER__ expands and every assert has its own name. */
+#  define CBR_STATIC_ASSERT(cond, msg) CBR_STATIC_ASSERT_(cond, __COUNTER__)
+#  define CBR_STATIC_ASSERT_(cond, n) CBR_STATIC_ASSERT__(cond, n)
+#  define CBR_STATIC_ASSERT__(cond, n) typedef char cbr_static_assert_##n[(cond) ? 1 : -1]
 #else
 #  define CBR_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
 #endif

@@ -84,7 +84,7 @@ typedef struct cbr_ring_stats {
     uint64_t spilled;     /* of pushed, how many went through the overflow list */
     uint64_t late;        /* pushes after close, discarded */
     uint64_t capacity;
-    uint64_t high_water;  /* most records waiting at once, as the consumer found them */
+    uint64_t high_water;  /* most records waiting at once, seen at a drain or a stats read */
     uint64_t wakeups;     /* system calls producers made to wake the consumer */
 } cbr_ring_stats;
 
@@ -489,7 +489,8 @@ static inline void cbr_ring_merge_backlog_(cbr_ring *r, cbr_spill_node *list, cb
  * linear in what was taken.  Returns 1 if anything was taken. */
 static inline int cbr_ring_take_spill_(cbr_ring *r)
 {
-    cbr_spill_node *top, *list = NULL, *last, *n;
+    cbr_spill_node *top, *list = NULL, *last, *n, **bucket;
+    uint64_t lo = UINT64_MAX, hi = 0, count = 0, i;
     int sorted = 1;
 
     /* relaxed: a cheap look before the exchange */
@@ -502,13 +503,37 @@ static inline int cbr_ring_take_spill_(cbr_ring *r)
         n = top->next;
         if (list && top->pos > list->pos)
             sorted = 0;
+        lo = top->pos < lo ? top->pos : lo;
+        hi = top->pos > hi ? top->pos : hi;
+        count++;
         top->next = list;
         list = top;
         top = n;
     }
     if (!sorted) {
-        list = cbr_ring_sort_nodes_(list);
-        for (last = list; last->next; last = last->next) {}
+        /* Positions are unique and, with several producers, only locally out
+         * of order over a span not much wider than the list: placing each
+         * node by position is linear, where a merge sort of millions of
+         * nodes takes seconds of pointer chasing. */
+        bucket = hi - lo < 8 * count + 4096
+            ? (cbr_spill_node **)calloc((size_t)(hi - lo + 1), sizeof *bucket) : NULL;
+        if (bucket) {
+            for (n = list; n; n = n->next)
+                bucket[n->pos - lo] = n;
+            list = last = NULL;
+            for (i = hi - lo + 1; i-- > 0; ) {
+                if ((n = bucket[i]) == NULL)
+                    continue;
+                if (last == NULL)
+                    last = n;
+                n->next = list;
+                list = n;
+            }
+            free(bucket);
+        } else {
+            list = cbr_ring_sort_nodes_(list);
+            for (last = list; last->next; last = last->next) {}
+        }
     }
     cbr_ring_merge_backlog_(r, list, last);
     return 1;
@@ -722,8 +747,21 @@ static inline void cbr_ring_disarm(cbr_ring *r)
  * else arms it so that the next push makes it readable. */
 static inline void cbr_ring_notify_rearm(cbr_ring *r)
 {
-    if (cbr_ring_closed(r) || !cbr_ring_arm(r))
+    unsigned round;
+    if (cbr_ring_closed(r)) {
         cbr_wakeup_signal(&r->wake);
+        return;
+    }
+    /* A producer between its claim and its publish has already looked for a
+     * sleeper, so nobody would signal for it: wait the few stores it needs
+     * (briefly, in case it was preempted) rather than report it spuriously. */
+    for (round = 0; !cbr_ring_arm(r); round++) {
+        if (round == 24 || cbr_ring_ready(r)) {
+            cbr_wakeup_signal(&r->wake);
+            return;
+        }
+        cbr_backoff(round);
+    }
 }
 
 /* Consumer, in notify mode, before each drain: consumes the readiness. */
@@ -791,7 +829,13 @@ static inline void cbr_ring_get_stats(cbr_ring *r, cbr_ring_stats *s)
     s->spilled = cbr_load_u64(&r->spilled, CBR_RELAXED);
     s->late = cbr_load_u64(&r->late, CBR_RELAXED);
     s->capacity = r->mask + 1;
-    s->high_water = cbr_load_u64(&r->high_water, CBR_RELAXED);
+    {
+        /* relaxed: statistics; what waits now counts as seen, without a drain.  head
+         * is read after tail, so a drain meanwhile may have taken it past end */
+        uint64_t h = cbr_load_u64(&r->head, CBR_RELAXED), waiting = end > h ? end - h : 0;
+        uint64_t seen = cbr_load_u64(&r->high_water, CBR_RELAXED);
+        s->high_water = waiting > seen ? waiting : seen;
+    }
     s->wakeups = cbr_load_u64(&r->wakeups, CBR_RELAXED);
 }
 

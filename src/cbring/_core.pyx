@@ -176,7 +176,15 @@ def _orphaned_late_calls():
     return total
 
 
-cdef object _checked_index(object value, str name, Py_ssize_t low, Py_ssize_t high):
+cdef double _seconds(object value, str name, str alternative="") except? -1.0:
+    # what time.sleep() accepts: real numbers, not text
+    if isinstance(value, (str, bytes, bytearray)) or not (
+            hasattr(type(value), "__float__") or hasattr(type(value), "__index__")):
+        raise TypeError(f"{name} must be a number of seconds{alternative}, got {type(value).__name__}")
+    return float(value)
+
+
+cdef object _checked_index(object value, str name, object low, object high):
     try:
         v = value.__index__()
     except AttributeError:
@@ -290,12 +298,14 @@ cdef class StatusEvent:
 
     @property
     def result(self):
-        """dwResult for HANDLE_CREATED and REQUEST_COMPLETE, else None."""
+        """dwResult for statuses that carry an INTERNET_ASYNC_RESULT (REQUEST_COMPLETE,
+        and HANDLE_CREATED when given one rather than the bare handle), else None."""
         return self._rec.result if self._rec.kind == CBR_INFO_ASYNC_RESULT else None
 
     @property
     def error(self):
-        """dwError for HANDLE_CREATED and REQUEST_COMPLETE, else None."""
+        """dwError for statuses that carry an INTERNET_ASYNC_RESULT (REQUEST_COMPLETE,
+        and HANDLE_CREATED when given one rather than the bare handle), else None."""
         return self._rec.error if self._rec.kind == CBR_INFO_ASYNC_RESULT else None
 
     @property
@@ -309,7 +319,8 @@ cdef class StatusEvent:
     def info(self):
         """lpvStatusInformation decoded by status: an int for DWORD statuses
         (REQUEST_SENT, RESPONSE_RECEIVED, STATE_CHANGE, COOKIE_SENT,
-        COOKIE_RECEIVED) and for HANDLE_CLOSING (the handle); bytes, exactly
+        COOKIE_RECEIVED), for HANDLE_CLOSING and for a HANDLE_CREATED that
+        carries only the new handle, as WinINet sends it (the handle); bytes, exactly
         as given and at most 20 of them, for strings and addresses; None for
         async results (see result and error) and when nothing could be read."""
         if self._rec.kind == CBR_INFO_DWORD or self._rec.kind == CBR_INFO_HANDLE:
@@ -490,10 +501,7 @@ cdef class Ring:
         cap = _checked_index(capacity, "capacity", 1, MAX_CAPACITY)
         if overflow not in _POLICIES:
             raise ValueError(f"overflow must be 'spill', 'drop' or 'block', got {overflow!r}")
-        try:
-            timeout = float(block_timeout)
-        except (TypeError, ValueError):
-            raise TypeError(f"block_timeout must be a number of seconds, got {type(block_timeout).__name__}") from None
+        timeout = _seconds(block_timeout, "block_timeout")
         if not (0.0 <= timeout <= 86400.0):
             raise ValueError(f"block_timeout must be between 0 and 86400 seconds, got {block_timeout!r}")
         slot = _take_slot()
@@ -524,7 +532,8 @@ cdef class Ring:
         cdef cbr_ring_stats s
         if self._consumer != NULL:
             PyThread_free_lock(self._consumer)
-        if self._slot < 0:
+        # _r is still NULL when the arguments were refused before __cinit__ ran
+        if self._r == NULL or self._slot < 0:
             return
         if not self._destroyed:
             cbr_ring_close(self._r)
@@ -685,10 +694,7 @@ cdef class Ring:
         cdef double left = 0.0
         self._usable()
         if timeout is not None:
-            try:
-                left = float(timeout)
-            except (TypeError, ValueError):
-                raise TypeError(f"timeout must be a number of seconds or None, got {type(timeout).__name__}") from None
+            left = _seconds(timeout, "timeout", " or None")
             if not (left >= 0.0):
                 raise ValueError(f"timeout must be non-negative, got {timeout!r}")
         import time

@@ -171,6 +171,9 @@ static void test_decoder(void)
     CHECK(rec.kind == CBR_INFO_DWORD && rec.result == 4096, "DWORD");
     cbr_record_from_status(&rec, NULL, 1, 70, &h, sizeof h);
     CHECK(rec.kind == CBR_INFO_HANDLE && rec.result == 0x1234, "handle");
+    cbr_record_from_status(&rec, NULL, 1, 60, &h, sizeof h);
+    CHECK(rec.kind == CBR_INFO_HANDLE && rec.result == 0x1234 && rec.flags == 0,
+          "HANDLE_CREATED as WinINet sends it: the bare handle");
     cbr_record_from_status(&rec, NULL, 1, 10, name, (cbr_dword)sizeof name);
     CHECK(rec.kind == CBR_INFO_BYTES && rec.data_len == CBR_RECORD_INLINE
           && (rec.flags & CBR_FLAG_TRUNCATED) && rec.length == sizeof name, "truncated string");

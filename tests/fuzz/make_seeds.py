@@ -7,6 +7,7 @@ def unit(mode, status, length, payload, handle=0x1234, ctx=7):
 host = b"downloads.example.test\0"
 seeds = {
  "handle_created": unit(0, 60, 0, struct.pack("<QI4x", 0xABCDEF, 0)),
+ "handle_created_bare": unit(0, 60, 0, struct.pack("<Q", 0xABCDEF)),
  "request_complete_ok": unit(0, 100, 0, struct.pack("<QI4x", 1, 0)),
  "request_complete_err": unit(0, 100, 0, struct.pack("<QI4x", 0, 12002)),
  "request_complete_short12": unit(0, 100, 0, struct.pack("<QI", 0, 12002)),

@@ -40,11 +40,20 @@ static uint64_t load_le(const uint8_t *p, int n)
     return v;
 }
 
+/* How a status with this length is decoded: as its payload says, except
+ * HANDLE_CREATED, which WinINet sends as the bare handle (8 <= length < 16). */
+static enum cbr_info_kind decoded_as(uint32_t status, uint32_t length)
+{
+    if (status == 60 && length < sizeof(cbr_async_result) && length >= sizeof(cbr_hinternet))
+        return CBR_INFO_HANDLE;
+    return cbr_status_payload(status);
+}
+
 /* What the decoder may read for a status: the structure it promises, or
  * for bytes at most CBR_RECORD_INLINE of them. */
 static size_t allowed(uint32_t status, uint32_t length)
 {
-    switch (cbr_status_payload(status)) {
+    switch (decoded_as(status, length)) {
     case CBR_INFO_ASYNC_RESULT: return length >= sizeof(cbr_async_result) ? sizeof(cbr_async_result) : 0;
     case CBR_INFO_DWORD: return length >= sizeof(cbr_dword) ? sizeof(cbr_dword) : 0;
     case CBR_INFO_HANDLE: return length >= sizeof(cbr_hinternet) ? sizeof(cbr_hinternet) : 0;
@@ -76,7 +85,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     context = load_le(data + 17, 8);
     payload = data + HEADER;
     payload_len = size - HEADER;
-    kind = cbr_status_payload(status);
 
     if (mode & 1) {
         buf_len = 0;                      /* NULL: nothing may be read, length is anything */
@@ -118,6 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rec.data_len > CBR_RECORD_INLINE)
         fail("data_len past data", status, length);
     want = allowed(status, length);
+    kind = decoded_as(status, length);
     if (buf == NULL) {
         int expect_flag = length != 0 || kind != CBR_INFO_BYTES;
         if (rec.kind != CBR_INFO_NONE || rec.data_len != 0 || rec.result != 0 || rec.error != 0)
