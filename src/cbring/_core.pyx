@@ -326,7 +326,8 @@ cdef class StatusEvent:
         if self._rec.kind == CBR_INFO_DWORD or self._rec.kind == CBR_INFO_HANDLE:
             return self._rec.result
         if self._rec.kind == CBR_INFO_BYTES:
-            return (<char *>self._rec.data)[:self._rec.data_len]
+            # data_len is what the pusher wrote (a C API caller fills it): never past data
+            return (<char *>self._rec.data)[:min(self._rec.data_len, CBR_RECORD_INLINE)]
         return None
 
     @property
