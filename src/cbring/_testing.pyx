@@ -27,6 +27,7 @@ cdef extern from "_producer.h" nogil:
         int stamp
         const uint32_t *gate
         uint64_t *hist
+        uint32_t group
         void *(*thread_enter)() noexcept nogil
         void (*thread_exit)(void *) noexcept nogil
         uint64_t done
@@ -201,12 +202,14 @@ cdef class Producers:
     """N native threads, each making `events` calls to callback as WinINet would.
 
     Producers(callback, threads=4, events=1000, *, rate=None, timed=False,
-              histogram=False, stamp=False, keep_thread_state=False)
+              histogram=False, group=1, stamp=False, keep_thread_state=False)
 
     callback is a C function address (Ring.status_callback, or a ctypes or
     cffi callback's address).  rate limits each thread to that many calls
     per second; timed measures every call's duration.  histogram counts
-    every call's duration in ticks of a cheap clock (see histogram());
+    every call's duration in ticks of a cheap clock (see histogram()), or
+    with group > 1 the duration of each group of that many calls (for a
+    clock too coarse for one call; calls left over are made untimed);
     stamp puts cbr_now_ns() (see now_ns()) in dwContext instead of the
     request's context; keep_thread_state gives each thread one Python
     thread state for its life, as an application that owns its threads
@@ -222,13 +225,15 @@ cdef class Producers:
     cdef object _callback_owner
 
     def __cinit__(self, callback, threads=4, events=1000, *, rate=None, timed=False,
-                  histogram=False, stamp=False, keep_thread_state=False):
+                  histogram=False, group=1, stamp=False, keep_thread_state=False):
         if not isinstance(callback, int) or callback <= 0:
             raise ValueError(f"callback must be a C function address (a positive int), got {callback!r}")
         if not 1 <= threads <= MAX_PRODUCERS:
             raise ValueError(f"threads must be between 1 and {MAX_PRODUCERS}, got {threads}")
         if events < 0:
             raise ValueError(f"events must be non-negative, got {events}")
+        if not 1 <= group <= 1 << 20:
+            raise ValueError(f"group must be between 1 and 2**20, got {group}")
         if rate is not None and not rate > 0:
             raise ValueError(f"rate must be positive or None, got {rate!r}")
         self._p = <cbr_test_producer *>PyMem_Calloc(threads, sizeof(cbr_test_producer))
@@ -249,6 +254,7 @@ cdef class Producers:
             self._p[i].gate = &self._gate
             if histogram:
                 self._p[i].hist = &self._hist[i * CBR_TEST_HIST_BUCKETS]
+                self._p[i].group = group
             if keep_thread_state:
                 self._p[i].thread_enter = cbr_test_keep_tstate_enter
                 self._p[i].thread_exit = cbr_test_keep_tstate_exit
