@@ -4,7 +4,9 @@ Every variant is fed by cbring._testing.Producers calling a C function
 pointer: a Ring's status_callback, a ctypes or cffi callback, or the
 pywin32-shaped extension's.  cbring rows use overflow="block" (a bounded
 hand-off: producers wait for room) except "spill", the default policy.
-"C consumer" drains the same ring from C: the floor the Python paths are
+"shards" feeds one Ring per producer thread (what opt-in per-producer
+shards would give, without order across producers).  "C consumer" drains
+the same ring from C: the floor the Python paths are
 held to.  Each run checks that every event arrived."""
 
 
@@ -66,6 +68,10 @@ def test_e2e_2p_cbring_statusevent(case):
 
 def test_e2e_2p_cbring_drain_into_spill(case):
     case("e2e", "cbring drain_into spill, 2p")
+
+
+def test_e2e_2p_cbring_shards(case):
+    case("e2e", "cbring shards, 2p")
 
 
 def test_e2e_2p_c_consumer(case):

@@ -309,6 +309,45 @@ def _ring_run(name, threads, events, policy, mode, capacity, batch):
     return dict(events=total, seconds=dt, spilled=stats.spilled, wakeups=stats.wakeups)
 
 
+def _sharded_run(name, threads, events, policy, capacity, batch):
+    """What opt-in per-producer shards would give: one Ring per producer
+    thread, the consumer draining each in turn into one buffer.  Order holds
+    per producer only (across shards there is none)."""
+    rings = [cbring.Ring(capacity, policy, block_timeout=30.0) for _ in range(threads)]
+    buf = bytearray(cbring.EVENT_SIZE * batch)
+    try:
+        producers = [_testing.Producers(r.status_callback, 1, events) for r in rings]
+        total, n, idle = threads * events, 0, 0
+        t0 = time.perf_counter()
+        for p in producers:
+            p.start()
+        while n < total:
+            k = 0
+            for r in rings:
+                k += r.drain_into(buf)
+            n += k
+            if not k:
+                if all(p.finished() for p in producers) and not any(r.wait(0) for r in rings):
+                    idle += 1
+                    if idle > 100:
+                        break
+                else:
+                    rings[0].wait(0.001)
+        dt = time.perf_counter() - t0
+        for p in producers:
+            p.join()
+        stats = [r.stats for r in rings]
+    finally:
+        for r in rings:
+            r.close()
+    _check(name, n, total)
+    for st in stats:
+        if st.pushed != events or st.dropped or st.late:
+            raise LostEvents(f"{name}: a shard counted {st}")
+    return dict(events=total, seconds=dt, spilled=sum(st.spilled for st in stats),
+                wakeups=sum(st.wakeups for st in stats))
+
+
 def _ctypes_run(name, threads, events, keep):
     total = threads * events
     received = []
@@ -442,6 +481,11 @@ def e2e_cases(peers):
             "as cbring drain_into, with the default overflow='spill'",
             None, lambda t: _ring_run("cbring drain_into spill", t, _n(2_000_000 // t), "spill", "into",
                                       E2E_CAPACITY, E2E_BATCH)),
+        "cbring shards": (
+            "one Ring ('block') per producer thread, drain_into each in turn: per-producer shards, "
+            "order kept per producer only",
+            "shards", lambda t: _sharded_run("cbring shards", t, _n(4_000_000 // t), "block",
+                                             E2E_CAPACITY, E2E_BATCH)),
         "C consumer": (
             "the same ring ('block') drained by a C loop without Python: the floor of the hand-off",
             None, lambda t: _ring_run("C consumer", t, _n(4_000_000 // t), "block", "c",
@@ -469,7 +513,7 @@ def e2e_cases(peers):
 
 
 def _available(peers, key):
-    if key is None:
+    if key is None or key == "shards":
         return True
     if key == "cffi":
         return peers.cffi
@@ -869,6 +913,8 @@ def family_cases(family, peers):
     if family == "e2e":
         for threads in (1, 2):
             for name, (desc, key, fn) in e2e_cases(peers).items():
+                if key == "shards" and threads == 1:
+                    continue  # one shard is the plain ring
                 label = f"{name}, {threads}p"
                 if _available(peers, key):
                     out.append((label, desc, (lambda f=fn, t=threads: f(t))))
@@ -1119,8 +1165,10 @@ def main(argv=None):
         if f not in FAMILIES:
             parser.error(f"unknown family {f!r}; choose from {', '.join(FAMILIES)}")
     families = tuple(args.families) or FAMILIES
+    load = " load average %.2f %.2f %.2f," % os.getloadavg() if hasattr(os, "getloadavg") else ""
     print(f"cbring {cbring.__version__} benchmarks, Python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} CPUs{', quick' if QUICK else ''}", flush=True)
+          f"{os.cpu_count()} CPUs,{load} {'quick, ' if QUICK else ''}"
+          f"{args.rounds or (1 if QUICK else 5)} round(s) per case, interleaved", flush=True)
     build = tempfile.mkdtemp(prefix="cbring-bench-")
     try:
         peers = build_peers(build, args.peers)
@@ -1134,6 +1182,8 @@ def main(argv=None):
         if sys.stderr.isatty():
             sys.stderr.write("\r" + " " * 102 + "\r")
         render(results)
+        if hasattr(os, "getloadavg"):
+            print("\nload average at the end: %.2f %.2f %.2f" % os.getloadavg())
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(dict(machine=machine(), results=results,
