@@ -16,5 +16,9 @@ def test_wakeup_saturated_wait(case):
     case("wakeup", "saturated, wait()")
 
 
+def test_wakeup_saturated_c_consumer_in_wait(case):
+    case("wakeup", "saturated, C consumer in wait()")
+
+
 def test_wakeup_saturated_asyncio_reader(case):
     case("wakeup", "saturated, asyncio reader")

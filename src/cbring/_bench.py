@@ -487,7 +487,8 @@ def e2e_cases(peers):
             "shards", lambda t: _sharded_run("cbring shards", t, _n(4_000_000 // t), "block",
                                              E2E_CAPACITY, E2E_BATCH)),
         "C consumer": (
-            "the same ring ('block') drained by a C loop without Python: the floor of the hand-off",
+            "the same ring ('block') drained by the same loop in C (drain 8192, wait when empty), "
+            "without Python: the floor of the hand-off",
             None, lambda t: _ring_run("C consumer", t, _n(4_000_000 // t), "block", "c",
                                       E2E_CAPACITY, E2E_BATCH)),
         "ctypes": (
@@ -783,6 +784,9 @@ def _wake_saturated(name, events, how):
         if how == "wait":
             producers.start()
             n = _consume(ring, producers, events, lambda: ring.drain_into(buf))
+        elif how == "c":
+            producers.start()
+            n, _ = _testing.c_consume(ring, events, E2E_BATCH)
         else:
             async def main():
                 loop = asyncio.get_running_loop()
@@ -823,6 +827,9 @@ def wakeup_cases(peers):
                                    None, lambda: _wake_asyncio("asyncio", lat_n)),
         "saturated, wait()": ("1 producer at full speed, wait()/drain_into() loop: wake-ups per 1,000 events",
                               None, lambda: _wake_saturated("saturated wait", sat_n, "wait")),
+        "saturated, C consumer in wait()": (
+            "1 producer at full speed, a C loop draining and waiting as wait() does: a consumer that keeps up",
+            None, lambda: _wake_saturated("saturated C wait", sat_n, "c")),
         "saturated, asyncio reader": ("1 producer at full speed, asyncio reader draining",
                                       None, lambda: _wake_saturated("saturated asyncio", sat_n, "asyncio")),
     }

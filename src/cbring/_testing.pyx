@@ -71,18 +71,35 @@ cdef extern from *:
      * consecutive 100 ms waits without a record. */
     #include "cbring/cbring.h"
     static uint64_t cbr_test_consume(cbr_ring *r, uint64_t total, cbr_record *buf, size_t batch,
-                                     unsigned patience, uint64_t *waits)
+                                     unsigned patience, int spin, uint64_t *waits)
     {
-        uint64_t n = 0;
-        unsigned idle = 0;
+        uint64_t n = 0, since = 0;
+        unsigned idle = 0, round = 0;
         while (n < total) {
             size_t k = cbr_ring_drain(r, buf, batch);
             if (k) {
                 n += k;
+                round = 0;
+                since = 0;
                 continue;
             }
             (*waits)++;
-            if (cbr_ring_wait(r, 100))
+            if (spin) {
+                /* never sleeps: spin, then yield; gives up after patience * 100 ms without a record */
+                if (round < 16) {
+                    unsigned i;
+                    for (i = 0; i < (1u << (round / 4)); i++)
+                        cbr_cpu_relax();
+                    round++;
+                } else {
+                    uint64_t now = cbr_now_ns();
+                    if (since == 0)
+                        since = now;
+                    else if (now - since > (uint64_t)patience * 100000000u)
+                        break;
+                    sched_yield();
+                }
+            } else if (cbr_ring_wait(r, 100))
                 idle = 0;
             else if (++idle >= patience)
                 break;
@@ -97,7 +114,7 @@ cdef extern from *:
     int cbring_import() except -1
     cbr_ring *cbring_ring(object ring) except NULL
     uint64_t cbr_test_consume(cbr_ring *r, uint64_t total, cbr_record *buf, size_t batch,
-                              unsigned patience, uint64_t *waits) nogil
+                              unsigned patience, int spin, uint64_t *waits) nogil
 
 EVENTS_PER_REQUEST = CBR_TEST_EVENTS_PER_REQUEST
 HIST_BUCKETS = CBR_TEST_HIST_BUCKETS
@@ -145,14 +162,17 @@ def hist_bucket_bounds(bucket):
     return (sub_n + sub) << shift, (sub_n + sub + 1) << shift
 
 
-def c_consume(ring, total, batch=8192, patience=50):
+def c_consume(ring, total, batch=8192, patience=50, spin=False):
     """Drains `total` records from ring in C, without the GIL, `batch` at a
-    time, waiting in C when the ring is empty: what Ring.drain_into does,
-    minus Python.  Returns (records drained, times the ring was found empty).
-    Stops early after `patience` consecutive 100 ms waits without a record."""
+    time: what Ring.drain_into does, minus Python.  When the ring is empty it
+    waits as Ring.wait() does, or with spin=True spins and yields without
+    ever sleeping (so producers never make a wake-up call).  Returns
+    (records drained, times the ring was found empty).  Stops early after
+    `patience` x 100 ms without a record."""
     cdef uint64_t n, waits = 0, c_total = total
     cdef size_t c_batch = batch
     cdef unsigned c_patience = patience
+    cdef int c_spin = bool(spin)
     cdef cbr_record *buf
     if c_batch < 1:
         raise ValueError(f"batch must be at least 1, got {batch}")
@@ -163,7 +183,7 @@ def c_consume(ring, total, batch=8192, patience=50):
         raise MemoryError()
     try:
         with nogil:
-            n = cbr_test_consume(r, c_total, buf, c_batch, c_patience, &waits)
+            n = cbr_test_consume(r, c_total, buf, c_batch, c_patience, c_spin, &waits)
     finally:
         PyMem_Free(buf)
     return n, waits
