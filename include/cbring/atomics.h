@@ -29,7 +29,12 @@
 #if defined(__cplusplus)
 #  define CBR_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
 #elif defined(_MSC_VER) && !defined(__clang__)
-#  define CBR_STATIC_ASSERT(cond, msg) typedef char cbr_static_assert_##__LINE__[(cond) ? 1 : -1]
+/* MSVC's C mode has _Static_assert only with /std:c11, which setuptools does
+ * not pass: a negative array size fails the build instead.  Two levels of
+ * macros, so that __COUNTER__ expands and every assert has its own name. */
+#  define CBR_STATIC_ASSERT(cond, msg) CBR_STATIC_ASSERT_(cond, __COUNTER__)
+#  define CBR_STATIC_ASSERT_(cond, n) CBR_STATIC_ASSERT__(cond, n)
+#  define CBR_STATIC_ASSERT__(cond, n) typedef char cbr_static_assert_##n[(cond) ? 1 : -1]
 #else
 #  define CBR_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
 #endif
@@ -75,6 +80,8 @@ CBR_INLINE uint64_t cbr_fetch_or_u64(uint64_t *p, uint64_t v, cbr_order o)
 { return __atomic_fetch_or(p, v, CBR_GNU_ORDER(o)); }
 
 CBR_INLINE uint32_t cbr_exchange_u32(uint32_t *p, uint32_t v, cbr_order o)
+{ return __atomic_exchange_n(p, v, CBR_GNU_ORDER(o)); }
+CBR_INLINE uint64_t cbr_exchange_u64(uint64_t *p, uint64_t v, cbr_order o)
 { return __atomic_exchange_n(p, v, CBR_GNU_ORDER(o)); }
 CBR_INLINE void *cbr_exchange_ptr(void **p, void *v, cbr_order o)
 { return __atomic_exchange_n(p, v, CBR_GNU_ORDER(o)); }
@@ -156,6 +163,8 @@ CBR_INLINE uint64_t cbr_fetch_or_u64(uint64_t *p, uint64_t v, cbr_order o)
 
 CBR_INLINE uint32_t cbr_exchange_u32(uint32_t *p, uint32_t v, cbr_order o)
 { (void)o; return (uint32_t)_InterlockedExchange((volatile long *)p, (long)v); }
+CBR_INLINE uint64_t cbr_exchange_u64(uint64_t *p, uint64_t v, cbr_order o)
+{ (void)o; return (uint64_t)_InterlockedExchange64((volatile __int64 *)p, (__int64)v); }
 CBR_INLINE void *cbr_exchange_ptr(void **p, void *v, cbr_order o)
 { (void)o; return _InterlockedExchangePointer((void *volatile *)p, v); }
 

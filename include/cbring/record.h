@@ -9,8 +9,8 @@
  *     0   8  handle    hInternet the callback was given
  *     8   8  context   dwContext
  *    16   8  result    dwResult for HANDLE_CREATED / REQUEST_COMPLETE; the
- *                      DWORD for DWORD statuses; the closed handle for
- *                      HANDLE_CLOSING; else 0
+ *                      DWORD for DWORD statuses; the handle for
+ *                      HANDLE_CLOSING and a bare-handle HANDLE_CREATED; else 0
  *    24   4  seq       ring position + 1, modulo 2**32 (0 for a record that
  *                      came through the overflow list); the ring uses it to
  *                      publish a record, readers may use it to check order

@@ -44,6 +44,12 @@
 #include "record.h"
 #include "wakeup.h"
 
+/* Overflow nodes' allocator; a test may substitute one that fails. */
+#ifndef CBR_MALLOC
+#  define CBR_MALLOC malloc
+#  define CBR_FREE free
+#endif
+
 #define CBR_RING_CLOSED (UINT64_C(1) << 63)
 #define CBR_RING_MIN_CAPACITY 2
 #define CBR_RING_MAX_CAPACITY (UINT64_C(1) << 24)
@@ -74,7 +80,7 @@ typedef struct cbr_ring_stats {
     uint64_t spilled;     /* of pushed, how many went through the overflow list */
     uint64_t late;        /* pushes after close, discarded */
     uint64_t capacity;
-    uint64_t high_water;  /* most records waiting at once, as the consumer found them */
+    uint64_t high_water;  /* most records waiting at once, seen at a drain or a stats read */
     uint64_t wakeups;     /* system calls producers made to wake the consumer */
 } cbr_ring_stats;
 
@@ -88,6 +94,7 @@ typedef struct cbr_ring {
     uint64_t late;
     uint64_t spilled;
     uint64_t wakeups;
+    uint64_t abandoned;   /* positions given up after close (no memory, slot busy) */
 
     /* Written by the consumer about once a batch, read by producers. */
     CBR_ALIGNED(CBR_CACHELINE) uint64_t head;
@@ -97,7 +104,7 @@ typedef struct cbr_ring {
     CBR_ALIGNED(CBR_CACHELINE) cbr_record *slots;
     uint64_t mask;
     uint64_t base;        /* first position */
-    uint64_t block_ns;
+    uint64_t block_ns;    /* atomic: a late producer may read it while init rewrites it */
     uint32_t policy;
     cbr_wakeup wake;
 
@@ -105,6 +112,8 @@ typedef struct cbr_ring {
     CBR_ALIGNED(CBR_CACHELINE) uint64_t drained;
     uint64_t high_water;
     uint64_t end;             /* tail when closed: positions at or past it are late */
+    uint64_t inherited_late;  /* late calls a reused struct had counted before init */
+    uint32_t quiescent;       /* close() has returned: unresolved positions are abandoned */
     cbr_spill_node *backlog;  /* taken from the overflow stack, by position */
     cbr_spill_node *backlog_last;
     uint32_t notify;          /* keep wake.rfd readable while anything is pending */
@@ -123,9 +132,13 @@ static inline uint64_t cbr_ring_round_capacity(uint64_t want)
 }
 
 /* Prepares r; capacity must come from cbr_ring_round_capacity.  `base` is
- * the first position: a struct that is reused must start at or past its
- * previous tail, so that a producer holding the old tail can never win a
- * claim on the new ring.  Returns 0, EINVAL, ENOMEM, or the descriptor's error. */
+ * the first position: a struct that is reused must start past its previous
+ * tail, so that a producer holding a tail it read before the close can
+ * never win a claim on the new ring.  A reused struct's late count moves to
+ * inherited_late atomically, so no late call goes uncounted.  Producers
+ * still calling a reused struct feed the new ring: the struct, not the
+ * ring, is what their pointer names.  Returns 0, EINVAL, ENOMEM, or the
+ * descriptor's error. */
 static inline int cbr_ring_init(cbr_ring *r, uint64_t capacity, enum cbr_overflow policy,
                                 uint64_t block_ns, uint64_t base)
 {
@@ -151,20 +164,23 @@ static inline int cbr_ring_init(cbr_ring *r, uint64_t capacity, enum cbr_overflo
     /* relaxed: published by the release store of tail below */
     cbr_store_u64(&r->mask, capacity - 1, CBR_RELAXED);
     r->base = base;
-    r->block_ns = block_ns;
+    /* relaxed: published by the release store of tail below */
+    cbr_store_u64(&r->block_ns, block_ns, CBR_RELAXED);
     /* relaxed: published by the release store of tail below */
     cbr_store_u32(&r->policy, (uint32_t)policy, CBR_RELAXED);
     r->drained = 0;
     r->high_water = 0;
     r->end = 0;
+    r->quiescent = 0;
     r->backlog = NULL;
     r->backlog_last = NULL;
     r->notify = 0;
-    /* relaxed (all): published by the release store of tail below */
-    cbr_store_u64(&r->dropped, 0, CBR_RELAXED);
-    cbr_store_u64(&r->late, 0, CBR_RELAXED);
-    cbr_store_u64(&r->spilled, 0, CBR_RELAXED);
-    cbr_store_u64(&r->wakeups, 0, CBR_RELAXED);
+    /* relaxed (all): exchanges, so that a count a late producer adds now is kept */
+    r->inherited_late = cbr_exchange_u64(&r->late, 0, CBR_RELAXED);
+    cbr_exchange_u64(&r->dropped, 0, CBR_RELAXED);
+    cbr_exchange_u64(&r->spilled, 0, CBR_RELAXED);
+    cbr_exchange_u64(&r->wakeups, 0, CBR_RELAXED);
+    cbr_exchange_u64(&r->abandoned, 0, CBR_RELAXED);
     cbr_store_u32(&r->waiting, 0, CBR_RELAXED);
     cbr_store_ptr(&r->spill, NULL, CBR_RELAXED);
     cbr_store_u64(&r->head, base, CBR_RELAXED);
@@ -184,8 +200,8 @@ static inline void cbr_ring_set_policy(cbr_ring *r, enum cbr_overflow policy)
 
 CBR_COLD void cbr_ring_wake_slow(cbr_ring *r)
 {
-    /* acq_rel: exactly one producer takes the consumer's request, then makes the call */
-    if (cbr_exchange_u32(&r->waiting, 0, CBR_ACQ_REL)) {
+    /* relaxed: the exchange's atomicity alone picks the one producer that makes the call */
+    if (cbr_exchange_u32(&r->waiting, 0, CBR_RELAXED)) {
         /* relaxed: a statistic */
         cbr_fetch_add_u64(&r->wakeups, 1, CBR_RELAXED);
         cbr_wakeup_signal(&r->wake);
@@ -282,10 +298,11 @@ CBR_INLINE int cbr_ring_push(cbr_ring *r, const cbr_record *rec)
 
 /* Position t is claimed but its slot is busy: resolve it through the
  * overflow stack.  Without memory, wait for the slot instead: the one case
- * where "spill" blocks, and the record is still not lost. */
+ * where "spill" blocks.  If the ring closes while it waits, the record is
+ * dropped and counted, and its position abandoned for close() and drain. */
 CBR_COLD int cbr_ring_overflow_(cbr_ring *r, uint64_t t, const cbr_record *rec)
 {
-    cbr_spill_node *node = (cbr_spill_node *)malloc(sizeof *node);
+    cbr_spill_node *node = (cbr_spill_node *)CBR_MALLOC(sizeof *node);
     cbr_record *slot = &r->slots[t & r->mask];
     void *top;
     unsigned round = 0;
@@ -293,8 +310,17 @@ CBR_COLD int cbr_ring_overflow_(cbr_ring *r, uint64_t t, const cbr_record *rec)
     cbr_ring_wake_(r);
     if (node == NULL) {
         /* acquire: as in cbr_ring_push */
-        while (cbr_load_u32(&slot->seq, CBR_ACQUIRE) != (uint32_t)t)
+        while (cbr_load_u32(&slot->seq, CBR_ACQUIRE) != (uint32_t)t) {
+            /* relaxed: close() will not drain, so waiting longer cannot help */
+            if (cbr_load_u64(&r->tail, CBR_RELAXED) & CBR_RING_CLOSED) {
+                /* relaxed: a statistic, ordered before the release below */
+                cbr_fetch_add_u64(&r->dropped, 1, CBR_RELAXED);
+                /* release: our last access to ring memory; close() counts t as resolved */
+                cbr_fetch_add_u64(&r->abandoned, 1, CBR_RELEASE);
+                return CBR_DROPPED;
+            }
             cbr_backoff(round < 64 ? round++ : round);
+        }
         cbr_ring_publish_(slot, t, rec);
         return CBR_PUSHED;
     }
@@ -324,7 +350,8 @@ CBR_COLD int cbr_ring_full_(cbr_ring *r, const cbr_record *rec)
         for (;;) {
             int claimed;
             if (round == 16)
-                deadline = cbr_now_ns() + r->block_ns;
+                /* relaxed: a setting */
+                deadline = cbr_now_ns() + cbr_load_u64(&r->block_ns, CBR_RELAXED);
             else if (round > 16 && cbr_now_ns() >= deadline)
                 break;
             cbr_backoff(round < 64 ? round++ : round);
@@ -386,13 +413,40 @@ static inline cbr_spill_node *cbr_ring_sort_nodes_(cbr_spill_node *list)
     }
 }
 
+/* Consumer: merges a sorted, non-empty list (last is its last node) into
+ * the backlog.  Appending is the common case. */
+static inline void cbr_ring_merge_backlog_(cbr_ring *r, cbr_spill_node *list, cbr_spill_node *last)
+{
+    cbr_spill_node *merged = NULL, **tailp = &merged, *a = r->backlog;
+    if (a == NULL) {
+        r->backlog = list;
+        r->backlog_last = last;
+        return;
+    }
+    if (r->backlog_last->pos < list->pos) {
+        r->backlog_last->next = list;
+        r->backlog_last = last;
+        return;
+    }
+    while (a && list) {
+        if (a->pos <= list->pos) { *tailp = a; a = a->next; }
+        else { *tailp = list; list = list->next; }
+        tailp = &(*tailp)->next;
+    }
+    *tailp = a ? a : list;
+    r->backlog = merged;
+    for (last = *tailp; last->next; last = last->next) {}
+    r->backlog_last = last;
+}
+
 /* Consumer: moves the overflow stack into the backlog, keeping it sorted
  * by position.  The stack is newest first, so reversing it usually sorts
  * it, and its positions usually follow the backlog's: the common case is
  * linear in what was taken.  Returns 1 if anything was taken. */
 static inline int cbr_ring_take_spill_(cbr_ring *r)
 {
-    cbr_spill_node *top, *list = NULL, *last, *n, *merged = NULL, **tailp = &merged, *a;
+    cbr_spill_node *top, *list = NULL, *last, *n, **bucket;
+    uint64_t lo = UINT64_MAX, hi = 0, count = 0, i;
     int sorted = 1;
 
     /* relaxed: a cheap look before the exchange */
@@ -405,32 +459,39 @@ static inline int cbr_ring_take_spill_(cbr_ring *r)
         n = top->next;
         if (list && top->pos > list->pos)
             sorted = 0;
+        lo = top->pos < lo ? top->pos : lo;
+        hi = top->pos > hi ? top->pos : hi;
+        count++;
         top->next = list;
         list = top;
         top = n;
     }
     if (!sorted) {
-        list = cbr_ring_sort_nodes_(list);
-        for (last = list; last->next; last = last->next) {}
-    }
-    if (r->backlog == NULL) {
-        r->backlog = list;
-        r->backlog_last = last;
-    } else if (r->backlog_last->pos < list->pos) {
-        r->backlog_last->next = list;
-        r->backlog_last = last;
-    } else {
-        a = r->backlog;
-        while (a && list) {
-            if (a->pos <= list->pos) { *tailp = a; a = a->next; }
-            else { *tailp = list; list = list->next; }
-            tailp = &(*tailp)->next;
+        /* Positions are unique and, with several producers, only locally out
+         * of order over a span not much wider than the list: placing each
+         * node by position is linear, where a merge sort of millions of
+         * nodes takes seconds of pointer chasing. */
+        bucket = hi - lo < 8 * count + 4096
+            ? (cbr_spill_node **)calloc((size_t)(hi - lo + 1), sizeof *bucket) : NULL;
+        if (bucket) {
+            for (n = list; n; n = n->next)
+                bucket[n->pos - lo] = n;
+            list = last = NULL;
+            for (i = hi - lo + 1; i-- > 0; ) {
+                if ((n = bucket[i]) == NULL)
+                    continue;
+                if (last == NULL)
+                    last = n;
+                n->next = list;
+                list = n;
+            }
+            free(bucket);
+        } else {
+            list = cbr_ring_sort_nodes_(list);
+            for (last = list; last->next; last = last->next) {}
         }
-        *tailp = a ? a : list;
-        r->backlog = merged;
-        for (last = *tailp; last->next; last = last->next) {}
-        r->backlog_last = last;
     }
+    cbr_ring_merge_backlog_(r, list, last);
     return 1;
 }
 
@@ -455,19 +516,25 @@ static inline size_t cbr_ring_drain(cbr_ring *r, cbr_record *out, size_t max)
             cbr_spill_node *node = r->backlog;
             if ((node == NULL || node->pos != h) && cbr_ring_take_spill_(r))
                 node = r->backlog;
-            if (node == NULL || node->pos != h)
+            if (node == NULL || node->pos != h) {
+                /* after close, an unresolved position was abandoned (counted as dropped) */
+                if (r->quiescent && h < r->end) {
+                    h++;
+                    continue;
+                }
                 break;
+            }
             out[n] = node->rec;
             if ((r->backlog = node->next) == NULL)
                 r->backlog_last = NULL;
-            free(node);
+            CBR_FREE(node);
         }
         /* release: our read of the slot happens before the next lap's producer writes it */
         cbr_store_u32(&slot->seq, (uint32_t)(h + cap), CBR_RELEASE);
         h++;
         n++;
     }
-    if (n) {
+    if (h != r->head) {
         /* release: for claimers that check room against head */
         cbr_store_u64(&r->head, h, CBR_RELEASE);
         r->drained += n;
@@ -509,27 +576,31 @@ static inline uint64_t cbr_ring_size_hint(cbr_ring *r)
  * What was pushed stays drainable.  Idempotent. */
 static inline void cbr_ring_close(cbr_ring *r)
 {
-    uint64_t t, p, resolved;
+    uint64_t t, p, resolved, in_ring;
     unsigned round = 0;
     cbr_spill_node *node;
 
-    /* acq_rel: later claims see CLOSED; acquire for what earlier claimers wrote */
-    t = cbr_fetch_or_u64(&r->tail, CBR_RING_CLOSED, CBR_ACQ_REL);
+    /* relaxed: tail's modification order alone splits claims into before and after the
+     * close; what earlier claimers wrote is acquired below, position by position */
+    t = cbr_fetch_or_u64(&r->tail, CBR_RING_CLOSED, CBR_RELAXED);
     if (t & CBR_RING_CLOSED)
         return;
     r->end = t;
     for (;;) {
-        resolved = 0;
-        for (p = r->head; p < t && p - r->head <= r->mask; p++)
+        in_ring = 0;
+        for (p = r->head; p < t; p++)
             /* acquire: the producer's writes to the slot happen before */
-            resolved += cbr_load_u32(&r->slots[p & r->mask].seq, CBR_ACQUIRE) == (uint32_t)(p + 1);
+            in_ring += cbr_load_u32(&r->slots[p & r->mask].seq, CBR_ACQUIRE) == (uint32_t)(p + 1);
         cbr_ring_take_spill_(r);
+        resolved = in_ring;
         for (node = r->backlog; node && node->pos < t; node = node->next)
             resolved++;
-        if (resolved == t - r->head)
+        /* acquire: an abandoning producer's last access to ring memory happens before */
+        if (resolved + cbr_load_u64(&r->abandoned, CBR_ACQUIRE) == t - r->head)
             break;
         cbr_backoff(round < 64 ? round++ : round);
     }
+    r->quiescent = 1;
 }
 
 static inline int cbr_ring_closed(const cbr_ring *r)
@@ -546,7 +617,7 @@ static inline void cbr_ring_destroy(cbr_ring *r)
     cbr_ring_take_spill_(r);
     for (n = r->backlog; n; ) {
         cbr_spill_node *next = n->next;
-        free(n);
+        CBR_FREE(n);
         n = next;
     }
     r->backlog = r->backlog_last = NULL;
@@ -576,11 +647,25 @@ static inline void cbr_ring_disarm(cbr_ring *r)
 }
 
 /* Consumer, in notify mode, after each drain: leaves wake.rfd readable if
- * anything is pending, else arms it so that the next push makes it so. */
+ * anything is pending or the ring is closed (a reader must learn that),
+ * else arms it so that the next push makes it readable. */
 static inline void cbr_ring_notify_rearm(cbr_ring *r)
 {
-    if (!cbr_ring_arm(r))
+    unsigned round;
+    if (cbr_ring_closed(r)) {
         cbr_wakeup_signal(&r->wake);
+        return;
+    }
+    /* A producer between its claim and its publish has already looked for a
+     * sleeper, so nobody would signal for it: wait the few stores it needs
+     * (briefly, in case it was preempted) rather than report it spuriously. */
+    for (round = 0; !cbr_ring_arm(r); round++) {
+        if (round == 24 || cbr_ring_ready(r)) {
+            cbr_wakeup_signal(&r->wake);
+            return;
+        }
+        cbr_backoff(round);
+    }
 }
 
 /* Consumer, in notify mode, before each drain: consumes the readiness. */
@@ -634,13 +719,17 @@ static inline void cbr_ring_get_stats(cbr_ring *r, cbr_ring_stats *s)
 {
     /* relaxed (all): statistics, each exact by itself once producers stop */
     uint64_t t = cbr_load_u64(&r->tail, CBR_RELAXED);
-    s->pushed = ((t & CBR_RING_CLOSED) ? r->end : t) - r->base;
+    s->pushed = ((t & CBR_RING_CLOSED) ? r->end : t) - r->base
+                - cbr_load_u64(&r->abandoned, CBR_RELAXED);
     s->drained = r->drained;
     s->dropped = cbr_load_u64(&r->dropped, CBR_RELAXED);
     s->spilled = cbr_load_u64(&r->spilled, CBR_RELAXED);
     s->late = cbr_load_u64(&r->late, CBR_RELAXED);
     s->capacity = r->mask + 1;
-    s->high_water = r->high_water;
+    /* relaxed: a statistic; what waits now counts as seen, without a drain */
+    s->high_water = cbr_ring_claimed_(r, CBR_RELAXED);
+    if (s->high_water < r->high_water)
+        s->high_water = r->high_water;
     s->wakeups = cbr_load_u64(&r->wakeups, CBR_RELAXED);
 }
 

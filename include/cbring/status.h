@@ -18,7 +18,7 @@
 CBR_INLINE enum cbr_info_kind cbr_status_payload(uint32_t status)
 {
     switch (status) {
-    case 60:   /* HANDLE_CREATED: INTERNET_ASYNC_RESULT, dwResult is the new handle */
+    case 60:   /* HANDLE_CREATED: INTERNET_ASYNC_RESULT, or the bare handle (see below) */
     case 100:  /* REQUEST_COMPLETE: INTERNET_ASYNC_RESULT */
         return CBR_INFO_ASYNC_RESULT;
     case 31:   /* REQUEST_SENT: bytes sent */
@@ -52,6 +52,15 @@ CBR_INLINE void cbr_record_from_status(cbr_record *rec, cbr_hinternet hInternet,
     case CBR_INFO_DWORD: need = sizeof(cbr_dword); break;
     case CBR_INFO_HANDLE: need = sizeof(cbr_hinternet); break;
     default: need = 1; break;
+    }
+    /* HANDLE_CREATED is documented as an INTERNET_ASYNC_RESULT whose dwResult
+     * is the new handle, but WinINet passes the handle alone, in
+     * sizeof(HINTERNET) bytes (Wine's wininet tests assert that length on
+     * Windows, and Wine does the same).  dwResult comes first, so both carry
+     * the handle there; the bare handle is recorded as a handle. */
+    if (dwInternetStatus == 60 && (size_t)length < need && (size_t)length >= sizeof(cbr_hinternet)) {
+        want = CBR_INFO_HANDLE;
+        need = sizeof(cbr_hinternet);
     }
 
     if (info == NULL) {

@@ -41,6 +41,18 @@ typedef struct cbr_wakeup {
 
 #if defined(_WIN32)
 
+/* 1 if b is the far end of a: the listener was open to any local process
+ * until closed, so the connection accepted must be checked (as CPython's
+ * socket.socketpair() does). */
+CBR_COLD int cbr_wakeup_is_pair_(SOCKET a, SOCKET b)
+{
+    struct sockaddr_in mine, peer;
+    int mlen = (int)sizeof mine, plen = (int)sizeof peer;
+    return getsockname(a, (struct sockaddr *)&mine, &mlen) == 0
+        && getpeername(b, (struct sockaddr *)&peer, &plen) == 0
+        && mine.sin_port == peer.sin_port && mine.sin_addr.s_addr == peer.sin_addr.s_addr;
+}
+
 /* Returns 0, or the WSA error code. */
 CBR_COLD int cbr_wakeup_open(cbr_wakeup *w)
 {
@@ -49,6 +61,7 @@ CBR_COLD int cbr_wakeup_open(cbr_wakeup *w)
     struct sockaddr_in addr;
     int len = (int)sizeof addr, err = 0;
     u_long nonblocking = 1;
+    BOOL nodelay = TRUE;
 
     w->rfd = w->wfd = (intptr_t)INVALID_SOCKET;
     if ((err = WSAStartup(MAKEWORD(2, 2), &wsa)) != 0)
@@ -63,6 +76,9 @@ CBR_COLD int cbr_wakeup_open(cbr_wakeup *w)
         || (a = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP)) == INVALID_SOCKET
         || connect(a, (struct sockaddr *)&addr, sizeof addr) != 0
         || (b = accept(listener, NULL, NULL)) == INVALID_SOCKET
+        || (!cbr_wakeup_is_pair_(a, b) && (WSASetLastError(WSAECONNABORTED), 1))
+        /* no Nagle delay: a wake-up sent while the last one is unacknowledged goes at once */
+        || setsockopt(a, IPPROTO_TCP, TCP_NODELAY, (const char *)&nodelay, (int)sizeof nodelay) != 0
         || ioctlsocket(a, FIONBIO, &nonblocking) != 0
         || ioctlsocket(b, FIONBIO, &nonblocking) != 0) {
         err = WSAGetLastError();

@@ -14,6 +14,7 @@ from cbring._core import (
     RingStats,
     StatusEvent,
 )
+from cbring._errors import WinINetError, error_name
 
 __all__ = [
     "EVENT_FORMAT",
@@ -26,6 +27,8 @@ __all__ = [
     "Ring",
     "RingStats",
     "StatusEvent",
+    "WinINetError",
+    "error_name",
     "get_include",
 ]
 

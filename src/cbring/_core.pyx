@@ -13,6 +13,8 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.pycapsule cimport PyCapsule_New
+from cpython.pythread cimport (NOWAIT_LOCK, WAIT_LOCK, PyThread_acquire_lock, PyThread_allocate_lock,
+                               PyThread_free_lock, PyThread_release_lock, PyThread_type_lock)
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, uintptr_t
 from libc.string cimport memcpy, memset
 
@@ -158,7 +160,15 @@ def _orphaned_late_calls():
     return total
 
 
-cdef object _checked_index(object value, str name, Py_ssize_t low, Py_ssize_t high):
+cdef double _seconds(object value, str name, str alternative="") except? -1.0:
+    # what time.sleep() accepts: real numbers, not text
+    if isinstance(value, (str, bytes, bytearray)) or not (
+            hasattr(type(value), "__float__") or hasattr(type(value), "__index__")):
+        raise TypeError(f"{name} must be a number of seconds{alternative}, got {type(value).__name__}")
+    return float(value)
+
+
+cdef object _checked_index(object value, str name, object low, object high):
     try:
         v = value.__index__()
     except AttributeError:
@@ -272,12 +282,14 @@ cdef class StatusEvent:
 
     @property
     def result(self):
-        """dwResult for HANDLE_CREATED and REQUEST_COMPLETE, else None."""
+        """dwResult for statuses that carry an INTERNET_ASYNC_RESULT (REQUEST_COMPLETE,
+        and HANDLE_CREATED when given one rather than the bare handle), else None."""
         return self._rec.result if self._rec.kind == CBR_INFO_ASYNC_RESULT else None
 
     @property
     def error(self):
-        """dwError for HANDLE_CREATED and REQUEST_COMPLETE, else None."""
+        """dwError for statuses that carry an INTERNET_ASYNC_RESULT (REQUEST_COMPLETE,
+        and HANDLE_CREATED when given one rather than the bare handle), else None."""
         return self._rec.error if self._rec.kind == CBR_INFO_ASYNC_RESULT else None
 
     @property
@@ -291,7 +303,8 @@ cdef class StatusEvent:
     def info(self):
         """lpvStatusInformation decoded by status: an int for DWORD statuses
         (REQUEST_SENT, RESPONSE_RECEIVED, STATE_CHANGE, COOKIE_SENT,
-        COOKIE_RECEIVED) and for HANDLE_CLOSING (the handle); bytes, exactly
+        COOKIE_RECEIVED), for HANDLE_CLOSING and for a HANDLE_CREATED that
+        carries only the new handle, as WinINet sends it (the handle); bytes, exactly
         as given and at most 20 of them, for strings and addresses; None for
         async results (see result and error) and when nothing could be read."""
         if self._rec.kind == CBR_INFO_DWORD or self._rec.kind == CBR_INFO_HANDLE:
@@ -436,20 +449,32 @@ cdef class Ring:
     cdef int _slot
     cdef bint _destroyed
     cdef double _block_timeout
+    # One consumer at a time: drain, drain_into, wait, fileno and close take
+    # it, so a thread that closes while another waits cannot corrupt the
+    # consumer's state; wait() holds it for 100 ms at the most.
+    cdef PyThread_type_lock _consumer
+
+    cdef int _lock(self) except -1:
+        if not PyThread_acquire_lock(self._consumer, NOWAIT_LOCK):
+            with nogil:
+                PyThread_acquire_lock(self._consumer, WAIT_LOCK)
+        return 0
+
+    cdef inline void _unlock(self) noexcept:
+        PyThread_release_lock(self._consumer)
 
     def __cinit__(self, capacity=65536, overflow="spill", *, block_timeout=1.0):
         global _orphan_late
-        cdef cbr_ring_stats old
         cdef uint64_t base = 0
         self._slot = -1
         self._destroyed = True
+        self._consumer = PyThread_allocate_lock()
+        if self._consumer == NULL:
+            raise MemoryError()
         cap = _checked_index(capacity, "capacity", 1, MAX_CAPACITY)
         if overflow not in _POLICIES:
             raise ValueError(f"overflow must be 'spill', 'drop' or 'block', got {overflow!r}")
-        try:
-            timeout = float(block_timeout)
-        except (TypeError, ValueError):
-            raise TypeError(f"block_timeout must be a number of seconds, got {type(block_timeout).__name__}") from None
+        timeout = _seconds(block_timeout, "block_timeout")
         if not (0.0 <= timeout <= 86400.0):
             raise ValueError(f"block_timeout must be between 0 and 86400 seconds, got {block_timeout!r}")
         slot = _take_slot()
@@ -459,11 +484,9 @@ cdef class Ring:
                 "close and release Rings you no longer need")
         self._r = cbr_slot_ring(slot)
         if cbr_ring_closed(self._r):
-            # A ring used before: its late count moves to the orphan total,
-            # and positions continue from its tail so stale claims cannot win.
-            cbr_ring_get_stats(self._r, &old)
-            _orphan_late += old.late
-            base = _ring_tail(self._r)
+            # A ring used before: positions continue past its tail, so that a
+            # claim a producer prepared before the close cannot win.
+            base = _ring_tail(self._r) + 1
         err = cbr_ring_init(self._r, cbr_ring_round_capacity(cap), _POLICIES[overflow],
                             <uint64_t>(timeout * 1e9), base)
         if err != 0:
@@ -471,12 +494,16 @@ cdef class Ring:
             if err == 12:
                 raise MemoryError(f"cannot allocate a ring of {cap} records")
             raise OSError(err, "cannot create the ring's wake-up descriptor")
+        _orphan_late += _ring_inherited_late(self._r)
         self._slot = slot
         self._destroyed = False
         self._block_timeout = timeout
 
     def __dealloc__(self):
-        if self._slot < 0:
+        if self._consumer != NULL:
+            PyThread_free_lock(self._consumer)
+        # _r is still NULL when the arguments were refused before __cinit__ ran
+        if self._r == NULL or self._slot < 0:
             return
         if not self._destroyed:
             cbr_ring_close(self._r)
@@ -560,25 +587,29 @@ cdef class Ring:
             want = <size_t>MAX_CAPACITY * 64
         else:
             want = _checked_index(max_events, "max_events", 0, sys.maxsize)
-        if self._destroyed or want == 0:
+        if want == 0:
             return Batch._adopt(NULL, 0)
-        if self._r.notify:
-            cbr_ring_notify_clear(self._r)
-        size = min(<size_t>cbr_ring_size_hint(self._r), want)
-        if size:
-            buf = <cbr_record *>PyMem_Malloc(size * sizeof(cbr_record))
-            if buf == NULL:
-                raise MemoryError(f"cannot allocate a batch of {size} events")
-            n = cbr_ring_drain(self._r, buf, size)
-            if n == 0:
-                PyMem_Free(buf)
-                buf = NULL
-            elif n < size:
-                grown = <cbr_record *>PyMem_Realloc(buf, n * sizeof(cbr_record))
-                if grown != NULL:
-                    buf = grown
-        if self._r.notify:
-            cbr_ring_notify_rearm(self._r)
+        self._lock()
+        try:
+            if self._r.notify:
+                cbr_ring_notify_clear(self._r)
+            size = min(<size_t>cbr_ring_size_hint(self._r), want)
+            if size:
+                buf = <cbr_record *>PyMem_Malloc(size * sizeof(cbr_record))
+                if buf == NULL:
+                    raise MemoryError(f"cannot allocate a batch of {size} events")
+                n = cbr_ring_drain(self._r, buf, size)
+                if n == 0:
+                    PyMem_Free(buf)
+                    buf = NULL
+                elif n < size:
+                    grown = <cbr_record *>PyMem_Realloc(buf, n * sizeof(cbr_record))
+                    if grown != NULL:
+                        buf = grown
+        finally:
+            if self._r.notify:
+                cbr_ring_notify_rearm(self._r)
+            self._unlock()
         return Batch._adopt(buf, n)
 
     def drain_into(self, buffer):
@@ -605,13 +636,13 @@ cdef class Ring:
                 raise ValueError(
                     f"drain_into needs room for at least one {sizeof(cbr_record)}-byte record, "
                     f"got {view.len} bytes")
-            if self._destroyed:
-                return 0
+            self._lock()
             if self._r.notify:
                 cbr_ring_notify_clear(self._r)
             n = cbr_ring_drain(self._r, <cbr_record *>view.buf, room)
             if self._r.notify:
                 cbr_ring_notify_rearm(self._r)
+            self._unlock()
             return n
         finally:
             PyBuffer_Release(&view)
@@ -625,14 +656,9 @@ cdef class Ring:
         cdef int slice_ms, r = 0
         cdef double left = 0.0
         if timeout is not None:
-            try:
-                left = float(timeout)
-            except (TypeError, ValueError):
-                raise TypeError(f"timeout must be a number of seconds or None, got {type(timeout).__name__}") from None
+            left = _seconds(timeout, "timeout", " or None")
             if not (left >= 0.0):
                 raise ValueError(f"timeout must be non-negative, got {timeout!r}")
-        if self._destroyed:
-            return False
         import time
         deadline = None if timeout is None else time.monotonic() + left
         while True:
@@ -641,8 +667,10 @@ cdef class Ring:
             else:
                 left = deadline - time.monotonic()
                 slice_ms = <int>max(0.0, min(100.0, math.ceil(left * 1000.0)))
+            self._lock()
             with nogil:
                 r = cbr_ring_wait(self._r, slice_ms)
+            self._unlock()
             if r:
                 return True
             if cbr_ring_closed(self._r):
@@ -658,24 +686,33 @@ cdef class Ring:
         From the first call on, every drain re-arms it.  It may be readable
         spuriously once; drain() then returns an empty batch.  Producers
         make a system call only when the consumer has found the ring empty,
-        never once per record under load."""
-        if cbr_ring_closed(self._r):
-            raise ValueError("fileno() on a closed Ring")
+        never once per record under load.  Once the ring is closed it stays
+        readable, so that a reader wakes, drains what is left and sees the end.
+        The descriptor is valid until the Ring is collected."""
         if not self._r.notify:
+            self._lock()
             self._r.notify = 1
             cbr_ring_notify_rearm(self._r)
+            self._unlock()
         return self._r.wake.rfd
+
+    def batches(self, max_events=None):
+        """An async iterator of non-empty batches, for ``async for batch in
+        ring.batches()``; it ends once the ring is closed and drained.  See
+        cbring.aio: the event loop never blocks."""
+        from cbring.aio import batches
+        return batches(self, max_events)
 
     def close(self):
         """Refuses further records; calls to status_callback from then on are
         counted as late.  Waits (without the GIL) for producers that are
         mid-push.  Records already pushed stay drainable.  Idempotent."""
-        if self._destroyed:
-            return
+        self._lock()
         with nogil:
             cbr_ring_close(self._r)
         if self._r.notify:
             cbr_wakeup_signal_(self._r)
+        self._unlock()
 
     def __enter__(self):
         return self
@@ -694,6 +731,7 @@ cdef class Ring:
 
 cdef extern from *:
     """
+    static inline uint64_t cbr_py_ring_inherited_late(cbr_ring *r) { return r->inherited_late; }
     static inline uint64_t cbr_py_ring_tail(cbr_ring *r)
     { return cbr_load_u64(&r->tail, CBR_RELAXED) & ~CBR_RING_CLOSED; }
     static inline uint32_t cbr_py_ring_policy(cbr_ring *r)
@@ -701,6 +739,7 @@ cdef extern from *:
     static inline void cbr_py_wakeup_signal(cbr_ring *r) { cbr_wakeup_signal(&r->wake); }
     """
     uint64_t _ring_tail "cbr_py_ring_tail" (cbr_ring *r) nogil
+    uint64_t _ring_inherited_late "cbr_py_ring_inherited_late" (cbr_ring *r) nogil
     uint32_t _ring_policy "cbr_py_ring_policy" (cbr_ring *r) nogil
     void cbr_wakeup_signal_ "cbr_py_wakeup_signal" (cbr_ring *r) nogil
 

@@ -9,6 +9,16 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* Overflow nodes come from here, so that a test can make allocation fail. */
+static int fail_malloc;
+static void *test_malloc(size_t n)
+{
+    return __atomic_load_n(&fail_malloc, __ATOMIC_RELAXED) ? NULL : malloc(n);
+}
+#define CBR_MALLOC test_malloc
+#define CBR_FREE free
 
 #include "cbring/ring.h"
 #include "cbring/status.h"
@@ -160,6 +170,9 @@ static void test_decoder(void)
     CHECK(rec.kind == CBR_INFO_DWORD && rec.result == 4096, "DWORD");
     cbr_record_from_status(&rec, NULL, 1, 70, &h, sizeof h);
     CHECK(rec.kind == CBR_INFO_HANDLE && rec.result == 0x1234, "handle");
+    cbr_record_from_status(&rec, NULL, 1, 60, &h, sizeof h);
+    CHECK(rec.kind == CBR_INFO_HANDLE && rec.result == 0x1234 && rec.flags == 0,
+          "HANDLE_CREATED as WinINet sends it: the bare handle");
     cbr_record_from_status(&rec, NULL, 1, 10, name, (cbr_dword)sizeof name);
     CHECK(rec.kind == CBR_INFO_BYTES && rec.data_len == CBR_RECORD_INLINE
           && (rec.flags & CBR_FLAG_TRUNCATED) && rec.length == sizeof name, "truncated string");
@@ -169,11 +182,65 @@ static void test_decoder(void)
     CHECK(rec.kind == CBR_INFO_NONE && rec.flags == 0, "unknown status, no payload");
 }
 
+static void *push_one(void *arg)
+{
+    cbr_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.context = 2;
+    /* relaxed: read after join */
+    __atomic_store_n((int *)((void **)arg)[1], cbr_ring_push((cbr_ring *)((void **)arg)[0], &rec),
+                     __ATOMIC_RELAXED);
+    return NULL;
+}
+
+/* A spilling producer that finds no memory waits for its slot; close()
+ * cannot wait for a drain, so the producer gives up: its record is counted
+ * as dropped, and what was pushed before still drains, in order. */
+static void test_close_frees_a_producer_waiting_without_memory(void)
+{
+    cbr_ring *r = (cbr_ring *)aligned_alloc(CBR_CACHELINE, sizeof(cbr_ring));
+    cbr_record rec, out[4];
+    pthread_t t;
+    int result = -1;
+    void *args[2];
+    uint64_t i;
+
+    memset(&rec, 0, sizeof rec);
+    CHECK(cbr_ring_init(r, 2, CBR_OVERFLOW_SPILL, 0, 0) == 0, "init");
+    for (i = 0; i < 2; i++) {
+        rec.context = i;
+        cbr_ring_push(r, &rec);
+    }
+    __atomic_store_n(&fail_malloc, 1, __ATOMIC_RELAXED);
+    args[0] = r;
+    args[1] = &result;
+    pthread_create(&t, NULL, push_one, args);
+    /* acquire: the producer has claimed position 2 */
+    while (cbr_load_u64(&r->tail, CBR_ACQUIRE) != 3)
+        cbr_backoff(20);
+    cbr_ring_close(r);
+    pthread_join(t, NULL);
+    __atomic_store_n(&fail_malloc, 0, __ATOMIC_RELAXED);
+    CHECK(result == CBR_DROPPED, "the waiting producer gave up (%d)", result);
+    CHECK(cbr_ring_drain(r, out, 4) == 2, "the two records pushed before drain");
+    for (i = 0; i < 2; i++)
+        CHECK(out[i].context == i, "record %d in order", (int)i);
+    CHECK(cbr_ring_drain(r, out, 4) == 0, "nothing after");
+    {
+        cbr_ring_stats st;
+        cbr_ring_get_stats(r, &st);
+        CHECK(st.pushed == 2 && st.dropped == 1 && st.drained == 2, "counted once each");
+    }
+    cbr_ring_destroy(r);
+    free(r);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 200000;
 
     test_decoder();
+    test_close_frees_a_producer_waiting_without_memory();
     run("spill, 4 producers", CBR_OVERFLOW_SPILL, 64, 4, n, 0, 7);
     run("drop, 4 producers", CBR_OVERFLOW_DROP, 64, 4, n, 0, 7);
     run("block, 4 producers", CBR_OVERFLOW_BLOCK, 64, 4, n, 0, 7);

@@ -1,0 +1,238 @@
+"""What a full ring does under each overflow policy, and the counters that say so."""
+
+import collections
+import struct
+import time
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+import cbring
+from cbring import _testing
+
+SPILLED = 8
+
+
+def dword(v):
+    return struct.pack("=I", v)
+
+
+def fill(ring, push, contexts):
+    for c in contexts:
+        push(ring, 31, dword(c), context=c)
+
+
+def drain_all(ring):
+    """Drains until a drain comes back empty; the contexts, in order."""
+    got = []
+    while batch := ring.drain():
+        got += [e.context for e in batch]
+    return got
+
+
+def test_stats_is_a_ring_stats_named_tuple_with_the_documented_fields(ring):
+    stats = ring.stats
+    assert isinstance(stats, cbring.RingStats)
+    assert isinstance(stats, tuple)
+    assert stats._fields == ("pushed", "drained", "dropped", "spilled", "late",
+                             "capacity", "high_water", "wakeups")
+
+
+def test_spill_keeps_every_event_in_order_after_the_ring_fills(make_ring, push):
+    ring = make_ring(4, "spill")
+    fill(ring, push, range(10))
+    stats = ring.stats
+    assert (stats.pushed, stats.drained, stats.dropped, stats.spilled, stats.late) == (10, 0, 0, 6, 0)
+    assert drain_all(ring) == list(range(10))
+    assert ring.stats.drained == 10
+
+
+def test_spilled_events_are_flagged_and_carry_no_ring_position(make_ring, push, record_dtype):
+    ring = make_ring(4, "spill")
+    fill(ring, push, range(6))
+    buf = np.zeros(8, dtype=record_dtype)
+    assert ring.drain_into(buf) == 6
+    assert buf["flags"][:6].tolist() == [0, 0, 0, 0, SPILLED, SPILLED]
+    assert (buf["seq"][:4] != 0).all() and (buf["seq"][4:6] == 0).all()
+
+
+def test_drain_without_a_limit_returns_ring_and_overflowed_events_together(make_ring, push):
+    # drain(): "Takes up to max_events records (all that are ready if None)".
+    ring = make_ring(4, "spill")
+    fill(ring, push, range(10))
+    assert [e.context for e in ring.drain()] == list(range(10))
+
+
+def test_spill_queues_new_events_behind_overflowed_ones_even_when_the_ring_has_room(
+        make_ring, push):
+    ring = make_ring(4, "spill")
+    fill(ring, push, range(6))          # 0-3 in the ring, 4-5 overflowed
+    buf = bytearray(64 * 2)
+    assert ring.drain_into(buf) == 2    # 0, 1: the ring now has room
+    fill(ring, push, [6, 7])            # must not overtake 4 and 5
+    assert drain_all(ring) == [2, 3, 4, 5, 6, 7]
+    stats = ring.stats
+    assert (stats.pushed, stats.drained, stats.dropped) == (8, 8, 0)
+
+
+def test_after_the_overflow_list_drains_the_ring_is_used_again(make_ring, push):
+    ring = make_ring(4, "spill")
+    fill(ring, push, range(6))
+    assert drain_all(ring) == list(range(6))
+    fill(ring, push, range(6, 10))
+    assert ring.stats.spilled == 2      # the four new events fit in the ring
+    assert drain_all(ring) == [6, 7, 8, 9]
+
+
+def test_drop_keeps_the_oldest_events_and_counts_the_dropped_ones(make_ring, push):
+    ring = make_ring(4, "drop")
+    fill(ring, push, range(10))
+    stats = ring.stats
+    assert (stats.pushed, stats.drained, stats.dropped, stats.spilled, stats.late) == (4, 0, 6, 0, 0)
+    assert drain_all(ring) == [0, 1, 2, 3]
+    fill(ring, push, [10, 11])
+    assert drain_all(ring) == [10, 11]
+    assert ring.stats.dropped == 6
+
+
+def test_block_with_no_consumer_waits_out_block_timeout_then_drops_and_counts(make_ring, push):
+    ring = make_ring(2, "block", block_timeout=0.05)
+    fill(ring, push, [0, 1])
+    start = time.monotonic()
+    fill(ring, push, [2])
+    waited = time.monotonic() - start
+    assert waited >= 0.05       # it did wait (a lower bound, not a speed claim)
+    assert ring.stats.dropped == 1 and ring.stats.pushed == 2
+    assert drain_all(ring) == [0, 1]
+
+
+def test_block_with_zero_timeout_drops_at_once_and_counts(make_ring, push):
+    ring = make_ring(2, "block", block_timeout=0)
+    fill(ring, push, range(5))
+    assert (ring.stats.pushed, ring.stats.dropped) == (2, 3)
+    assert drain_all(ring) == [0, 1]
+
+
+def test_block_makes_a_producer_thread_wait_for_room_and_loses_nothing(make_ring, producer_stream,
+                                                                      record_dtype):
+    ring = make_ring(4, "block", block_timeout=60)
+    stream = producer_stream(1, 6000, lossless=True)
+    buf = np.zeros(3, dtype=record_dtype)  # drains fewer records than the ring holds
+    with _testing.Producers(ring.status_callback, threads=1, events=6000) as producers:
+        while True:
+            finished = producers.finished()
+            n = ring.drain_into(buf)
+            stream.check(buf[:n])
+            if n == 0:
+                if finished:
+                    break
+                ring.wait(timeout=1.0)
+    stream.finish()
+    stats = ring.stats
+    assert (stats.pushed, stats.drained, stats.dropped, stats.spilled) == (6000, 6000, 0, 0)
+    assert stats.high_water == 4
+
+
+def test_changing_the_policy_applies_to_the_next_push_that_finds_the_ring_full(make_ring, push):
+    ring = make_ring(4, "drop")
+    fill(ring, push, range(6))          # 4, 5 dropped
+    ring.overflow = "spill"
+    fill(ring, push, [6, 7])            # spilled
+    assert (ring.stats.dropped, ring.stats.spilled) == (2, 2)
+    assert drain_all(ring) == [0, 1, 2, 3, 6, 7]
+    ring.overflow = "block"
+    ring.overflow = "drop"
+    fill(ring, push, range(8, 14))      # 12, 13 dropped
+    assert drain_all(ring) == [8, 9, 10, 11]
+    assert (ring.stats.dropped, ring.stats.spilled, ring.stats.pushed) == (4, 2, 10)
+
+
+def test_high_water_is_the_most_events_waiting_at_once(make_ring, push):
+    ring = make_ring(8, "drop")
+    fill(ring, push, range(3))
+    drain_all(ring)
+    assert ring.stats.high_water == 3
+    fill(ring, push, range(2))
+    drain_all(ring)
+    assert ring.stats.high_water == 3
+    fill(ring, push, range(5))
+    drain_all(ring)
+    assert ring.stats.high_water == 5
+    fill(ring, push, range(20))
+    drain_all(ring)
+    assert ring.stats.high_water == 8
+
+
+def test_high_water_counts_events_waiting_before_any_drain(make_ring, push):
+    # RingStats: "high_water: most records in the ring at once", "exact once
+    # its producers have stopped".
+    ring = make_ring(8, "drop")
+    fill(ring, push, range(3))
+    assert ring.stats.high_water == 3
+
+
+def test_every_call_is_counted_once_as_pushed_dropped_or_late(make_ring, push):
+    ring = make_ring(4, "drop")
+    fill(ring, push, range(7))
+    drain_all(ring)
+    fill(ring, push, range(2))
+    ring.close()
+    fill(ring, push, range(5))
+    stats = ring.stats
+    assert (stats.pushed, stats.dropped, stats.late) == (6, 3, 5)
+    assert stats.pushed + stats.dropped + stats.late == 14
+    assert drain_all(ring) == [0, 1]
+    assert ring.stats.drained == 6
+
+
+# A model: single-threaded, a ring behaves as a FIFO queue of accepted events.
+# "spill" accepts everything; "drop" (and "block" with nobody to make room)
+# accepts only while fewer than capacity events are waiting.
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("push"), st.integers(1, 12)),
+        st.tuples(st.just("drain"), st.one_of(st.none(), st.integers(0, 12))),
+        st.tuples(st.just("drain_into"), st.integers(1, 12)),
+    ),
+    max_size=40,
+)
+
+
+@given(policy=st.sampled_from(["spill", "drop", "block"]),
+       capacity=st.sampled_from([1, 2, 4, 8]), ops=operations)
+def test_single_threaded_pushes_and_drains_behave_like_a_fifo_queue(policy, capacity, ops):
+    with cbring.Ring(capacity, policy, block_timeout=0) as ring:
+        capacity = ring.capacity   # 1 is rounded up to 2
+        queue = collections.deque()
+        next_context = pushed = dropped = drained = 0
+        for op, arg in ops:
+            if op == "push":
+                for _ in range(arg):
+                    _testing.call_status(ring.status_callback, 1, next_context, 31, dword(0))
+                    if policy == "spill" or len(queue) < capacity:
+                        queue.append(next_context)
+                        pushed += 1
+                    else:
+                        dropped += 1
+                    next_context += 1
+            else:
+                if op == "drain":
+                    got = [e.context for e in ring.drain(arg)]
+                    limit = arg
+                else:
+                    buf = np.zeros(arg, dtype=[("handle", "=u8"), ("context", "=u8"), ("r", "V48")])
+                    got = buf["context"][:ring.drain_into(buf)].tolist()
+                    limit = arg
+                # Oldest first, nothing skipped, at most the limit, and progress when possible.
+                assert got == [queue.popleft() for _ in range(len(got))]
+                if limit is not None:
+                    assert len(got) <= limit
+                if queue and limit != 0:
+                    assert got, "events were ready but the drain returned none"
+                drained += len(got)
+            stats = ring.stats
+            assert (stats.pushed, stats.dropped, stats.drained) == (pushed, dropped, drained)
+            assert stats.spilled <= stats.pushed and stats.late == 0
+        assert drain_all(ring) == list(queue)
