@@ -777,7 +777,7 @@ static inline void cbr_ring_notify_clear(cbr_ring *r)
 static inline int cbr_ring_wait(cbr_ring *r, int timeout_ms)
 {
     uint64_t start = cbr_now_ns();
-    unsigned round = 0;
+    unsigned round = 0, spin = 0;
     int ready = 0;
 
     for (;;) {
@@ -791,6 +791,13 @@ static inline int cbr_ring_wait(cbr_ring *r, int timeout_ms)
             if (left_ms <= 0)
                 break;
         }
+        /* A consumer that keeps up finds the ring empty after most batches;
+         * look again for a few microseconds before asking a producer to pay
+         * a system call for the next record. */
+        if (spin < 20) {
+            cbr_backoff(spin++);
+            continue;
+        }
         if (!cbr_ring_arm(r)) {
             /* claimed, not yet written: the producer is a few stores or a malloc away */
             cbr_backoff(round < 40 ? round++ : round);
@@ -800,7 +807,7 @@ static inline int cbr_ring_wait(cbr_ring *r, int timeout_ms)
             cbr_ring_disarm(r);
             break;
         }
-        round = 0;
+        round = spin = 0;
         if (cbr_wakeup_poll(&r->wake, (int)left_ms))
             cbr_wakeup_clear(&r->wake);
         cbr_ring_disarm(r);

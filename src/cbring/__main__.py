@@ -110,6 +110,12 @@ def main(argv=None):
     sub.add_parser("demo", help="the side-by-side demo (the default)")
     bench = sub.add_parser("bench", help="the benchmark table against every peer", add_help=False)
     bench.add_argument("rest", nargs=argparse.REMAINDER)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        # argparse's REMAINDER does not take options that come first
+        # ("bench --json x"), so the benchmark's own parser gets them whole.
+        from cbring import _bench
+        return _bench.main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "bench":
         from cbring import _bench

@@ -215,12 +215,7 @@ cdef class AsyncResult:
 
     @dwResult.setter
     def dwResult(self, value):
-        if not isinstance(value, int) and not hasattr(value, "__index__"):
-            raise TypeError(f"dwResult must be an integer, got {type(value).__name__}")
-        value = value.__index__()
-        if not (0 <= value <= _DWORD_PTR_MAX):
-            raise ValueError(f"dwResult must be between 0 and {_DWORD_PTR_MAX:#x}, got {value}")
-        self._c.dwResult = value
+        self._c.dwResult = _checked_index(value, "dwResult", 0, _DWORD_PTR_MAX)
 
     @property
     def dwError(self):
@@ -229,12 +224,7 @@ cdef class AsyncResult:
 
     @dwError.setter
     def dwError(self, value):
-        if not isinstance(value, int) and not hasattr(value, "__index__"):
-            raise TypeError(f"dwError must be an integer, got {type(value).__name__}")
-        value = value.__index__()
-        if not (0 <= value <= 0xFFFFFFFF):
-            raise ValueError(f"dwError must be between 0 and 2**32-1, got {value}")
-        self._c.dwError = value
+        self._c.dwError = _checked_index(value, "dwError", 0, 0xFFFFFFFF)
 
     @classmethod
     def from_bytes(cls, data):

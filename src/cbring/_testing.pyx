@@ -3,10 +3,11 @@
 does, never taking the GIL.  Shipped, like numpy's testing helpers, so that
 tests, benchmarks and the demo drive rings exactly as WinINet would."""
 
-from cpython.mem cimport PyMem_Calloc, PyMem_Free
+from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
 from libc.stdint cimport uint32_t, uint64_t, uintptr_t
 
-from cbring.libcbring cimport cbr_dword, cbr_dword_ptr, cbr_hinternet, cbr_status_callback
+from cbring.libcbring cimport cbr_dword, cbr_dword_ptr, cbr_hinternet, cbr_record, cbr_ring
+from cbring.libcbring cimport cbr_status_callback
 
 cdef extern from "_producer.h" nogil:
     int CBR_TEST_EVENTS_PER_REQUEST
@@ -14,18 +15,32 @@ cdef extern from "_producer.h" nogil:
     const char *CBR_TEST_HOST
     ctypedef struct cbr_thread:
         pass
+    int CBR_TEST_HIST_BUCKETS
+    int CBR_TEST_HIST_LINEAR
+    int CBR_TEST_HIST_SUB_BITS
     ctypedef struct cbr_test_producer:
         cbr_status_callback callback
         uint32_t id
         uint64_t events
         double rate
         int timed
+        int stamp
+        const uint32_t *gate
+        uint64_t *hist
+        uint32_t group
+        void *(*thread_enter)() noexcept nogil
+        void (*thread_exit)(void *) noexcept nogil
         uint64_t done
         uint64_t elapsed_ns
         uint64_t in_callback_ns
         uint64_t max_call_ns
         cbr_thread thread
     uint64_t cbr_test_handle(uint32_t id, uint64_t request)
+    uint64_t cbr_now_ns_ "cbr_now_ns" ()
+    uint64_t cbr_test_ticks()
+    double cbr_test_ticks_per_ns(unsigned ms)
+    void cbr_test_null_callback(cbr_hinternet, cbr_dword_ptr, cbr_dword, void *, cbr_dword)
+    void cbr_test_decode_callback(cbr_hinternet, cbr_dword_ptr, cbr_dword, void *, cbr_dword)
     void *cbr_test_producer_main(void *arg)
     int cbr_thread_start(cbr_thread *t, void *(*fn)(void *) noexcept nogil, void *arg)
     void cbr_thread_join(cbr_thread t)
@@ -41,11 +56,78 @@ cdef extern from *:
     #  include <unistd.h>
     static long cbr_test_pid(void) { return (long)getpid(); }
     #endif
+    static inline void cbr_test_open_gate(uint32_t *gate)
+    { /* release: pairs with the producers' acquire */ cbr_store_u32(gate, 1, CBR_RELEASE); }
+
+    /* A producer thread that keeps one Python thread state for all its
+     * calls, so that per-event callbacks (ctypes, cffi) only take the GIL
+     * instead of creating and destroying a thread state each time. */
+    static void *cbr_test_keep_tstate_enter(void)
+    {
+        (void)PyGILState_Ensure();
+        return (void *)PyEval_SaveThread();
+    }
+    static void cbr_test_keep_tstate_exit(void *ts)
+    {
+        PyEval_RestoreThread((PyThreadState *)ts);
+        PyGILState_Release(PyGILState_UNLOCKED);
+    }
+
+    /* A consumer in C, for the floor of the hand-off: the same drain a Ring's
+     * drain_into makes, in a loop, without Python.  Gives up after `patience`
+     * consecutive 100 ms waits without a record. */
+    #include "cbring/cbring.h"
+    static uint64_t cbr_test_consume(cbr_ring *r, uint64_t total, cbr_record *buf, size_t batch,
+                                     unsigned patience, int spin, uint64_t *waits)
+    {
+        uint64_t n = 0, since = 0;
+        unsigned idle = 0, round = 0;
+        while (n < total) {
+            size_t k = cbr_ring_drain(r, buf, batch);
+            if (k) {
+                n += k;
+                round = 0;
+                since = 0;
+                continue;
+            }
+            (*waits)++;
+            if (spin) {
+                /* never sleeps: spin, then yield; gives up after patience * 100 ms without a record */
+                if (round < 16) {
+                    unsigned i;
+                    for (i = 0; i < (1u << (round / 4)); i++)
+                        cbr_cpu_relax();
+                    round++;
+                } else {
+                    uint64_t now = cbr_now_ns();
+                    if (since == 0)
+                        since = now;
+                    else if (now - since > (uint64_t)patience * 100000000u)
+                        break;
+                    sched_yield();
+                }
+            } else if (cbr_ring_wait(r, 100))
+                idle = 0;
+            else if (++idle >= patience)
+                break;
+        }
+        return n;
+    }
     """
     uint64_t cbr_test_done(cbr_test_producer *p) nogil
     long cbr_test_pid() nogil
+    void cbr_test_open_gate(uint32_t *gate) nogil
+    void *cbr_test_keep_tstate_enter() noexcept nogil
+    void cbr_test_keep_tstate_exit(void *) noexcept nogil
+    int cbring_import() except -1
+    cbr_ring *cbring_ring(object ring) except NULL
+    uint64_t cbr_test_consume(cbr_ring *r, uint64_t total, cbr_record *buf, size_t batch,
+                              unsigned patience, int spin, uint64_t *waits) nogil
 
 EVENTS_PER_REQUEST = CBR_TEST_EVENTS_PER_REQUEST
+HIST_BUCKETS = CBR_TEST_HIST_BUCKETS
+null_callback = <uintptr_t>cbr_test_null_callback
+decode_callback = <uintptr_t>cbr_test_decode_callback
 HOST = CBR_TEST_HOST + b"\0"
 ERROR_INTERNET_TIMEOUT = CBR_TEST_ERROR_TIMEOUT
 MAX_PRODUCERS = 1 << 16
@@ -59,6 +141,60 @@ def context(producer, request):
 def handle(producer, request):
     """The HINTERNET value that producer uses for its request."""
     return cbr_test_handle(producer, request)
+
+
+def now_ns():
+    """The producers' clock (cbr_now_ns: CLOCK_MONOTONIC, QueryPerformanceCounter
+    on Windows) in nanoseconds, as stamped into dwContext by Producers(stamp=True)."""
+    return cbr_now_ns_()
+
+
+def ticks_per_ns(ms=20):
+    """Ticks of the per-call histogram's clock per nanosecond, measured over ms milliseconds."""
+    cdef double r
+    cdef unsigned c_ms = ms
+    with nogil:
+        r = cbr_test_ticks_per_ns(c_ms)
+    return r
+
+
+def hist_bucket_bounds(bucket):
+    """The [low, high) range of ticks that histogram bucket `bucket` counts."""
+    if not 0 <= bucket < CBR_TEST_HIST_BUCKETS:
+        raise ValueError(f"bucket must be between 0 and {CBR_TEST_HIST_BUCKETS - 1}, got {bucket}")
+    if bucket < CBR_TEST_HIST_LINEAR:
+        return bucket, bucket + 1
+    sub_n = 1 << CBR_TEST_HIST_SUB_BITS
+    e, sub = 8 + (bucket - CBR_TEST_HIST_LINEAR) // sub_n, (bucket - CBR_TEST_HIST_LINEAR) % sub_n
+    shift = e - CBR_TEST_HIST_SUB_BITS
+    return (sub_n + sub) << shift, (sub_n + sub + 1) << shift
+
+
+def c_consume(ring, total, batch=8192, patience=50, spin=False):
+    """Drains `total` records from ring in C, without the GIL, `batch` at a
+    time: what Ring.drain_into does, minus Python.  When the ring is empty it
+    waits as Ring.wait() does, or with spin=True spins and yields without
+    ever sleeping (so producers never make a wake-up call).  Returns
+    (records drained, times the ring was found empty).  Stops early after
+    `patience` x 100 ms without a record."""
+    cdef uint64_t n, waits = 0, c_total = total
+    cdef size_t c_batch = batch
+    cdef unsigned c_patience = patience
+    cdef int c_spin = bool(spin)
+    cdef cbr_record *buf
+    if c_batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch}")
+    cbring_import()
+    cdef cbr_ring *r = cbring_ring(ring)
+    buf = <cbr_record *>PyMem_Malloc(c_batch * sizeof(cbr_record))
+    if buf == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            n = cbr_test_consume(r, c_total, buf, c_batch, c_patience, c_spin, &waits)
+    finally:
+        PyMem_Free(buf)
+    return n, waits
 
 
 def call_status(callback, handle, context, status, info=None, length=None):
@@ -93,46 +229,73 @@ def call_status(callback, handle, context, status, info=None, length=None):
 cdef class Producers:
     """N native threads, each making `events` calls to callback as WinINet would.
 
-    Producers(callback, threads=4, events=1000, *, rate=None, timed=False)
+    Producers(callback, threads=4, events=1000, *, rate=None, timed=False,
+              histogram=False, group=1, stamp=False, keep_thread_state=False)
 
     callback is a C function address (Ring.status_callback, or a ctypes or
     cffi callback's address).  rate limits each thread to that many calls
-    per second; timed measures every call's duration.  Use start() and
+    per second; timed measures every call's duration.  histogram counts
+    every call's duration in ticks of a cheap clock (see histogram()), or
+    with group > 1 the duration of each group of that many calls (for a
+    clock too coarse for one call; calls left over are made untimed);
+    stamp puts cbr_now_ns() (see now_ns()) in dwContext instead of the
+    request's context; keep_thread_state gives each thread one Python
+    thread state for its life, as an application that owns its threads
+    could.  All threads start together once created.  Use start() and
     join(), or a with block, which starts on entry and joins on exit."""
 
     cdef cbr_test_producer *_p
+    cdef uint64_t *_hist
+    cdef uint32_t _gate
     cdef int _n
     cdef bint _started
     cdef bint _joined
     cdef long _pid  # the process whose threads these are
     cdef object _callback_owner
 
-    def __cinit__(self, callback, threads=4, events=1000, *, rate=None, timed=False):
+    def __cinit__(self, callback, threads=4, events=1000, *, rate=None, timed=False,
+                  histogram=False, group=1, stamp=False, keep_thread_state=False):
         if not isinstance(callback, int) or callback <= 0:
             raise ValueError(f"callback must be a C function address (a positive int), got {callback!r}")
         if not 1 <= threads <= MAX_PRODUCERS:
             raise ValueError(f"threads must be between 1 and {MAX_PRODUCERS}, got {threads}")
         if events < 0:
             raise ValueError(f"events must be non-negative, got {events}")
+        if not 1 <= group <= 1 << 20:
+            raise ValueError(f"group must be between 1 and 2**20, got {group}")
         if rate is not None and not rate > 0:
             raise ValueError(f"rate must be positive or None, got {rate!r}")
         self._p = <cbr_test_producer *>PyMem_Calloc(threads, sizeof(cbr_test_producer))
         if self._p == NULL:
             raise MemoryError()
         self._n = threads
+        if histogram:
+            self._hist = <uint64_t *>PyMem_Calloc(threads * CBR_TEST_HIST_BUCKETS, sizeof(uint64_t))
+            if self._hist == NULL:
+                raise MemoryError()
         for i in range(threads):
             self._p[i].callback = <cbr_status_callback><uintptr_t>callback
             self._p[i].id = i
             self._p[i].events = events
             self._p[i].rate = rate or 0.0
             self._p[i].timed = bool(timed)
+            self._p[i].stamp = bool(stamp)
+            self._p[i].gate = &self._gate
+            if histogram:
+                self._p[i].hist = &self._hist[i * CBR_TEST_HIST_BUCKETS]
+                self._p[i].group = group
+            if keep_thread_state:
+                self._p[i].thread_enter = cbr_test_keep_tstate_enter
+                self._p[i].thread_exit = cbr_test_keep_tstate_exit
 
     def __dealloc__(self):
         # in a fork() child the threads do not exist: joining them would never return
         if self._started and not self._joined and self._pid == cbr_test_pid():
+            cbr_test_open_gate(&self._gate)
             with nogil:
                 self._join_all()
         PyMem_Free(self._p)
+        PyMem_Free(self._hist)
 
     cdef void _join_all(self) noexcept nogil:
         cdef int i
@@ -149,9 +312,11 @@ cdef class Producers:
             if cbr_thread_start(&self._p[i].thread, cbr_test_producer_main, &self._p[i]) != 0:
                 self._n = i
                 self._started = True
+                cbr_test_open_gate(&self._gate)
                 self.join()
                 raise OSError("cannot start a producer thread")
         self._started = True
+        cbr_test_open_gate(&self._gate)
         return self
 
     @property
@@ -180,12 +345,25 @@ cdef class Producers:
                 self._join_all()
 
     def results(self):
-        """Per thread, after join(): calls, elapsed_ns, in_callback_ns (timed), max_call_ns (timed)."""
+        """Per thread, after join(): calls, elapsed_ns (from the start gate to
+        the last call), in_callback_ns and max_call_ns (timed; in ticks with histogram)."""
         if not self._joined:
             raise RuntimeError("results() before join()")
         return [dict(calls=self._p[i].done, elapsed_ns=self._p[i].elapsed_ns,
                      in_callback_ns=self._p[i].in_callback_ns, max_call_ns=self._p[i].max_call_ns)
                 for i in range(self._n)]
+
+    def histogram(self):
+        """After join(), for Producers(histogram=True): a list of HIST_BUCKETS
+        counts, summed over the threads, of per-call durations in ticks
+        (see hist_bucket_bounds() and ticks_per_ns()).  The timing itself
+        (two reads of the clock) is included; time a null_callback to see it."""
+        if not self._joined:
+            raise RuntimeError("histogram() before join()")
+        if self._hist == NULL:
+            raise RuntimeError("histogram() needs Producers(histogram=True)")
+        return [sum(self._hist[i * CBR_TEST_HIST_BUCKETS + b] for i in range(self._n))
+                for b in range(CBR_TEST_HIST_BUCKETS)]
 
     def __enter__(self):
         return self.start()

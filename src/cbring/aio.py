@@ -27,27 +27,30 @@ async def batches(ring, max_events=None):
         ready = asyncio.Event()
         fd = ring.fileno()
         loop.add_reader(fd, ready.set)
-        try:
-            while True:
-                batch = ring.drain(max_events)
-                if len(batch):
-                    yield batch
-                    continue
-                if ring.closed:
-                    return
-                ready.clear()
-                await ready.wait()
-        finally:
+
+        async def arrival():
+            ready.clear()
+            await ready.wait()
+
+        def stop():
             loop.remove_reader(fd)
     else:
+        async def arrival():
+            await loop.run_in_executor(None, ring.wait, 0.25)
+
+        def stop():
+            pass
+    try:
         while True:
             batch = ring.drain(max_events)
             if len(batch):
                 yield batch
-                continue
-            if ring.closed:
+            elif ring.closed:
                 return
-            await loop.run_in_executor(None, ring.wait, 0.25)
+            else:
+                await arrival()
+    finally:
+        stop()
 
 
 class Dispatcher(_dispatch._Routes):
