@@ -695,7 +695,8 @@ cdef class Ring:
                 slice_ms = 100
             else:
                 left = deadline - time.monotonic()
-                slice_ms = <int>max(0.0, min(100.0, math.ceil(left * 1000.0)))
+                # clamped before ceil, which refuses infinity: an infinite timeout never passes
+                slice_ms = <int>math.ceil(max(0.0, min(100.0, left * 1000.0)))
             _yield_to_fork()
             self._lock()
             with nogil:
