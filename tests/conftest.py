@@ -30,6 +30,20 @@ settings.register_profile(
 settings.load_profile("cbring")
 
 
+def pytest_addoption(parser):
+    parser.addoption("--soak", action="store_true",
+                     help="also run the long soak tests (marker soak, tests/soak), deselected by default")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--soak"):
+        return
+    soak = [item for item in items if item.get_closest_marker("soak")]
+    if soak:
+        config.hook.pytest_deselected(items=soak)
+        items[:] = [item for item in items if not item.get_closest_marker("soak")]
+
+
 @pytest.fixture
 def make_ring():
     """Creates Rings like cbring.Ring(...) and closes them after the test."""

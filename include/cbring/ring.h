@@ -30,7 +30,10 @@
  * the struct.  close() waits until every position claimed before it is
  * resolved, which is each producer's last access to ring memory, so
  * cbr_ring_destroy() may then free the slots, the overflow nodes and the
- * descriptor.
+ * descriptor.  It also waits for producers that found the ring full and are
+ * deciding between a late claim and a drop (`deciding`, a Dekker handshake
+ * like the wake-up's), so that once it returns pushed and dropped are final
+ * and every later call is counted as late.
  */
 #ifndef CBRING_RING_H
 #define CBRING_RING_H
@@ -53,6 +56,7 @@
 #define CBR_RING_CLOSED (UINT64_C(1) << 63)
 #define CBR_RING_MIN_CAPACITY 2
 #define CBR_RING_MAX_CAPACITY (UINT64_C(1) << 24)
+#define CBR_RING_NO_END UINT64_MAX  /* end, until close() has published it */
 
 enum cbr_overflow {
     CBR_OVERFLOW_SPILL = 0,  /* full: onto the overflow list, in order, nothing lost */
@@ -95,6 +99,7 @@ typedef struct cbr_ring {
     uint64_t spilled;
     uint64_t wakeups;
     uint64_t abandoned;   /* positions given up after close (no memory, slot busy) */
+    uint32_t deciding;    /* producers in cbr_ring_full_: close() waits for their verdict */
 
     /* Written by the consumer about once a batch, read by producers. */
     CBR_ALIGNED(CBR_CACHELINE) uint64_t head;
@@ -108,7 +113,8 @@ typedef struct cbr_ring {
     uint32_t policy;
     cbr_wakeup wake;
 
-    /* The consumer's own. */
+    /* The consumer's own; drained, high_water and end are atomic because
+     * stats may be read from any thread. */
     CBR_ALIGNED(CBR_CACHELINE) uint64_t drained;
     uint64_t high_water;
     uint64_t end;             /* tail when closed: positions at or past it are late */
@@ -168,9 +174,10 @@ static inline int cbr_ring_init(cbr_ring *r, uint64_t capacity, enum cbr_overflo
     cbr_store_u64(&r->block_ns, block_ns, CBR_RELAXED);
     /* relaxed: published by the release store of tail below */
     cbr_store_u32(&r->policy, (uint32_t)policy, CBR_RELAXED);
-    r->drained = 0;
-    r->high_water = 0;
-    r->end = 0;
+    /* relaxed (all three): published by the release store of tail below */
+    cbr_store_u64(&r->drained, 0, CBR_RELAXED);
+    cbr_store_u64(&r->high_water, 0, CBR_RELAXED);
+    cbr_store_u64(&r->end, CBR_RING_NO_END, CBR_RELAXED);
     r->quiescent = 0;
     r->backlog = NULL;
     r->backlog_last = NULL;
@@ -181,6 +188,9 @@ static inline int cbr_ring_init(cbr_ring *r, uint64_t capacity, enum cbr_overflo
     cbr_exchange_u64(&r->spilled, 0, CBR_RELAXED);
     cbr_exchange_u64(&r->wakeups, 0, CBR_RELAXED);
     cbr_exchange_u64(&r->abandoned, 0, CBR_RELAXED);
+    /* a producer of the previous ring still deciding would take it to -1, which
+     * close() reads as 0: it can cost this ring exactness, never a hang */
+    cbr_store_u32(&r->deciding, 0, CBR_RELAXED);
     cbr_store_u32(&r->waiting, 0, CBR_RELAXED);
     cbr_store_ptr(&r->spill, NULL, CBR_RELAXED);
     cbr_store_u64(&r->head, base, CBR_RELAXED);
@@ -229,6 +239,7 @@ CBR_INLINE void cbr_ring_publish_(cbr_record *slot, uint64_t t, const cbr_record
 
 CBR_COLD int cbr_ring_overflow_(cbr_ring *r, uint64_t t, const cbr_record *rec);
 CBR_COLD int cbr_ring_full_(cbr_ring *r, const cbr_record *rec);
+CBR_COLD int cbr_ring_full_decide_(cbr_ring *r, const cbr_record *rec);
 
 /* One claim attempt that succeeds only with room.  Returns 1 when position
  * *t is claimed, 0 when the ring is full, -1 when it is closed. */
@@ -339,16 +350,30 @@ CBR_COLD int cbr_ring_overflow_(cbr_ring *r, uint64_t t, const cbr_record *rec)
     return CBR_SPILLED;
 }
 
-/* "drop" and "block" found the ring full: wait for room under "block". */
-CBR_COLD int cbr_ring_full_(cbr_ring *r, const cbr_record *rec)
+/* "drop" and "block" found the ring full: with the count of deciding
+ * producers raised, so that close() waits for the verdict, claims again
+ * (under "block" until block_ns has passed), then drops. */
+CBR_COLD int cbr_ring_full_decide_(cbr_ring *r, const cbr_record *rec)
 {
     uint64_t t, deadline = 0;
     unsigned round = 0;
+    int claimed;
 
     /* relaxed: a setting */
-    if (cbr_load_u32(&r->policy, CBR_RELAXED) == CBR_OVERFLOW_BLOCK) {
+    if (cbr_load_u32(&r->policy, CBR_RELAXED) != CBR_OVERFLOW_BLOCK) {
+        claimed = cbr_ring_claim_if_room_(r, &t);
+        if (claimed > 0) {
+            cbr_ring_wake_(r);
+            cbr_ring_publish_(&r->slots[t & r->mask], t, rec);
+            return CBR_PUSHED;
+        }
+        if (claimed < 0) {
+            /* relaxed: a statistic */
+            cbr_fetch_add_u64(&r->late, 1, CBR_RELAXED);
+            return CBR_LATE;
+        }
+    } else {
         for (;;) {
-            int claimed;
             if (round == 16)
                 /* relaxed: a setting */
                 deadline = cbr_now_ns() + cbr_load_u64(&r->block_ns, CBR_RELAXED);
@@ -368,9 +393,28 @@ CBR_COLD int cbr_ring_full_(cbr_ring *r, const cbr_record *rec)
             }
         }
     }
-    /* relaxed: a statistic */
+    /* relaxed: a statistic, ordered before the release that ends the decision */
     cbr_fetch_add_u64(&r->dropped, 1, CBR_RELAXED);
     return CBR_DROPPED;
+}
+
+CBR_COLD int cbr_ring_full_(cbr_ring *r, const cbr_record *rec)
+{
+    int result;
+    /* seq_cst: raised before our load of tail below; close() closes tail, then loads
+     * deciding (Dekker): it sees us, or we see the ring closed */
+    cbr_fetch_add_u32(&r->deciding, 1, CBR_SEQ_CST);
+    /* seq_cst: as above */
+    if (cbr_load_u64(&r->tail, CBR_SEQ_CST) & CBR_RING_CLOSED) {
+        /* relaxed: a statistic */
+        cbr_fetch_add_u64(&r->late, 1, CBR_RELAXED);
+        result = CBR_LATE;
+    } else {
+        result = cbr_ring_full_decide_(r, rec);
+    }
+    /* release: our counts and writes happen before close() sees the count drop */
+    cbr_fetch_sub_u32(&r->deciding, 1, CBR_RELEASE);
+    return result;
 }
 
 /* Consumer: the positions claimed so far and not yet drained. */
@@ -506,7 +550,8 @@ static inline size_t cbr_ring_drain(cbr_ring *r, cbr_record *out, size_t max)
     uint64_t waiting = cbr_ring_claimed_(r, CBR_RELAXED);
 
     if (waiting > r->high_water)
-        r->high_water = waiting;
+        /* relaxed: a statistic that stats may read from another thread */
+        cbr_store_u64(&r->high_water, waiting, CBR_RELAXED);
     while (n < max) {
         cbr_record *slot = &r->slots[h & r->mask];
         /* acquire: pairs with the producer's publishing store */
@@ -537,21 +582,31 @@ static inline size_t cbr_ring_drain(cbr_ring *r, cbr_record *out, size_t max)
     if (h != r->head) {
         /* release: for claimers that check room against head */
         cbr_store_u64(&r->head, h, CBR_RELEASE);
-        r->drained += n;
+        /* relaxed: a statistic that stats may read from another thread */
+        cbr_store_u64(&r->drained, r->drained + n, CBR_RELAXED);
     }
     return n;
 }
 
-/* Consumer: the next drain will return at least one record. */
+/* Consumer: the next drain will return at least one record.  After close,
+ * skips positions that were abandoned, as drain does, so that one cannot
+ * hide the records behind it. */
 static inline int cbr_ring_ready(cbr_ring *r)
 {
-    uint64_t h = r->head;
-    /* acquire: pairs with the producer's publishing store */
-    if (cbr_load_u32(&r->slots[h & r->mask].seq, CBR_ACQUIRE) == (uint32_t)(h + 1))
-        return 1;
-    if (r->backlog == NULL || r->backlog->pos != h)
-        cbr_ring_take_spill_(r);
-    return r->backlog != NULL && r->backlog->pos == h;
+    for (;;) {
+        uint64_t h = r->head;
+        /* acquire: pairs with the producer's publishing store */
+        if (cbr_load_u32(&r->slots[h & r->mask].seq, CBR_ACQUIRE) == (uint32_t)(h + 1))
+            return 1;
+        if (r->backlog == NULL || r->backlog->pos != h)
+            cbr_ring_take_spill_(r);
+        if (r->backlog != NULL && r->backlog->pos == h)
+            return 1;
+        if (!(r->quiescent && h < r->end))
+            return 0;
+        /* release: as in drain; nothing was read from the abandoned position */
+        cbr_store_u64(&r->head, h + 1, CBR_RELEASE);
+    }
 }
 
 /* Consumer: a position has been claimed and not drained, or a producer
@@ -580,12 +635,14 @@ static inline void cbr_ring_close(cbr_ring *r)
     unsigned round = 0;
     cbr_spill_node *node;
 
-    /* relaxed: tail's modification order alone splits claims into before and after the
-     * close; what earlier claimers wrote is acquired below, position by position */
-    t = cbr_fetch_or_u64(&r->tail, CBR_RING_CLOSED, CBR_RELAXED);
+    /* seq_cst: before our load of deciding below (Dekker, see cbr_ring_full_); tail's
+     * modification order splits claims into before and after the close, and what
+     * earlier claimers wrote is acquired below, position by position */
+    t = cbr_fetch_or_u64(&r->tail, CBR_RING_CLOSED, CBR_SEQ_CST);
     if (t & CBR_RING_CLOSED)
         return;
-    r->end = t;
+    /* release: stats, on any thread, waits for it once it sees the ring closed */
+    cbr_store_u64(&r->end, t, CBR_RELEASE);
     for (;;) {
         in_ring = 0;
         for (p = r->head; p < t; p++)
@@ -600,7 +657,46 @@ static inline void cbr_ring_close(cbr_ring *r)
             break;
         cbr_backoff(round < 64 ? round++ : round);
     }
+    /* seq_cst: after closing tail (Dekker); acquire: the deciders' counts happen before */
+    while ((int32_t)cbr_load_u32(&r->deciding, CBR_SEQ_CST) > 0)
+        cbr_backoff(round < 64 ? round++ : round);
     r->quiescent = 1;
+}
+
+/* Consumer, in the child of fork(), before anything else touches r.  Only
+ * the forking thread exists in the child, so a position that a producer of
+ * the parent had claimed and not yet resolved never will be, and close()
+ * would wait for it forever.  Closes the ring at once, abandons those
+ * positions, and closes the child's copy of the wake-up descriptor, which
+ * it would otherwise share with the parent (a read here would take the
+ * parent's wake-up).  The consumer must not have been mid-operation at the
+ * fork (hold its lock across the fork).  Records complete at the fork stay
+ * in memory until cbr_ring_destroy(). */
+static inline void cbr_ring_close_in_child(cbr_ring *r)
+{
+    /* relaxed (all): no other thread exists in this process */
+    uint64_t t = cbr_fetch_or_u64(&r->tail, CBR_RING_CLOSED, CBR_RELAXED), end = t, p, resolved = 0;
+    cbr_spill_node *node;
+
+    if (!((t & CBR_RING_CLOSED) && r->quiescent)) {
+        if (t & CBR_RING_CLOSED) {
+            /* the parent was closing it; end may not have been stored yet */
+            end = cbr_load_u64(&r->end, CBR_RELAXED);
+            if (end == CBR_RING_NO_END)
+                end = t & ~CBR_RING_CLOSED;
+        }
+        cbr_store_u64(&r->end, end, CBR_RELAXED);
+        for (p = r->head; p < end; p++)
+            resolved += cbr_load_u32(&r->slots[p & r->mask].seq, CBR_RELAXED) == (uint32_t)(p + 1);
+        cbr_ring_take_spill_(r);
+        for (node = r->backlog; node && node->pos < end; node = node->next)
+            resolved++;
+        /* nothing was skipped before quiescent, so every abandoned position is in [head, end) */
+        cbr_store_u64(&r->abandoned, end - r->head - resolved, CBR_RELAXED);
+        cbr_store_u32(&r->deciding, 0, CBR_RELAXED);
+        r->quiescent = 1;
+    }
+    cbr_wakeup_close(&r->wake);
 }
 
 static inline int cbr_ring_closed(const cbr_ring *r)
@@ -721,22 +817,32 @@ static inline int cbr_ring_wait(cbr_ring *r, int timeout_ms)
     return ready;
 }
 
-/* A snapshot; exact once producers have stopped. */
+/* A snapshot, from any thread; exact once producers have stopped. */
 static inline void cbr_ring_get_stats(cbr_ring *r, cbr_ring_stats *s)
 {
-    /* relaxed (all): statistics, each exact by itself once producers stop */
-    uint64_t t = cbr_load_u64(&r->tail, CBR_RELAXED);
-    s->pushed = ((t & CBR_RING_CLOSED) ? r->end : t) - r->base
-                - cbr_load_u64(&r->abandoned, CBR_RELAXED);
-    s->drained = r->drained;
+    /* acquire: a closed tail makes close()'s store of end, or init's NO_END, visible */
+    uint64_t t = cbr_load_u64(&r->tail, CBR_ACQUIRE), end = t;
+    unsigned round = 0;
+
+    if (t & CBR_RING_CLOSED) {
+        /* acquire: as above; close() stores it right after closing tail */
+        while ((end = cbr_load_u64(&r->end, CBR_ACQUIRE)) == CBR_RING_NO_END)
+            cbr_backoff(round < 40 ? round++ : round);
+    }
+    /* relaxed (the rest): statistics, each exact by itself once producers stop */
+    s->pushed = end - r->base - cbr_load_u64(&r->abandoned, CBR_RELAXED);
+    s->drained = cbr_load_u64(&r->drained, CBR_RELAXED);
     s->dropped = cbr_load_u64(&r->dropped, CBR_RELAXED);
     s->spilled = cbr_load_u64(&r->spilled, CBR_RELAXED);
     s->late = cbr_load_u64(&r->late, CBR_RELAXED);
     s->capacity = r->mask + 1;
-    /* relaxed: a statistic; what waits now counts as seen, without a drain */
-    s->high_water = cbr_ring_claimed_(r, CBR_RELAXED);
-    if (s->high_water < r->high_water)
-        s->high_water = r->high_water;
+    {
+        /* relaxed: statistics; what waits now counts as seen, without a drain.  head
+         * is read after tail, so a drain meanwhile may have taken it past end */
+        uint64_t h = cbr_load_u64(&r->head, CBR_RELAXED), waiting = end > h ? end - h : 0;
+        uint64_t seen = cbr_load_u64(&r->high_water, CBR_RELAXED);
+        s->high_water = waiting > seen ? waiting : seen;
+    }
     s->wakeups = cbr_load_u64(&r->wakeups, CBR_RELAXED);
 }
 

@@ -5,6 +5,7 @@
 import collections
 import enum
 import math
+import os
 import sys
 
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND, PyBUF_STRIDES, PyBUF_WRITABLE
@@ -13,6 +14,7 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.pycapsule cimport PyCapsule_New
+from cpython.ref cimport PyObject
 from cpython.pythread cimport (NOWAIT_LOCK, WAIT_LOCK, PyThread_acquire_lock, PyThread_allocate_lock,
                                PyThread_free_lock, PyThread_release_lock, PyThread_type_lock)
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, uintptr_t
@@ -118,6 +120,11 @@ cdef int _free_slots[1024]
 cdef int _free_head = 0
 cdef int _free_count = 0
 cdef uint64_t _orphan_late = 0
+cdef uint64_t _orphan_pushed = 0
+cdef uint64_t _orphan_dropped = 0
+# The Ring that owns each slot (borrowed: set by __cinit__, cleared by
+# __dealloc__), so that the fork handlers can reach every live Ring.
+cdef PyObject *_live_rings[1024]
 
 
 cdef void _init_slots():
@@ -145,6 +152,15 @@ cdef void _give_slot(int slot):
     global _free_count
     _free_slots[(_free_head + _free_count) % CBR_SLOT_COUNT] = slot
     _free_count += 1
+
+
+def _orphaned_calls():
+    """(pushed, dropped, late): the calls counted by Rings that have been
+    collected, so that a test can account for every call of a Ring it no
+    longer holds.  pushed and dropped are final when a Ring is collected
+    (its close() has waited for every call that began before it); late
+    keeps growing while producers call a collected Ring's address."""
+    return _orphan_pushed, _orphan_dropped, _orphaned_late_calls()
 
 
 def _orphaned_late_calls():
@@ -300,7 +316,8 @@ cdef class StatusEvent:
         if self._rec.kind == CBR_INFO_DWORD or self._rec.kind == CBR_INFO_HANDLE:
             return self._rec.result
         if self._rec.kind == CBR_INFO_BYTES:
-            return (<char *>self._rec.data)[:self._rec.data_len]
+            # data_len is what the pusher wrote (a C API caller fills it): never past data
+            return (<char *>self._rec.data)[:min(self._rec.data_len, CBR_RECORD_INLINE)]
         return None
 
     @property
@@ -443,6 +460,17 @@ cdef class Ring:
     # it, so a thread that closes while another waits cannot corrupt the
     # consumer's state; wait() holds it for 100 ms at the most.
     cdef PyThread_type_lock _consumer
+    cdef bint _fork_held       # _before_fork holds the consumer lock
+    cdef bint _inherited       # this process is a fork() child of the Ring's
+    cdef object _parent_pid
+
+    cdef int _usable(self) except -1:
+        if self._inherited:
+            raise RuntimeError(
+                f"this Ring was inherited by fork() from process {self._parent_pid}: its producers "
+                "and its records belong to that process, and the copy here is closed; "
+                "create a new Ring in this process")
+        return 0
 
     cdef int _lock(self) except -1:
         if not PyThread_acquire_lock(self._consumer, NOWAIT_LOCK):
@@ -485,11 +513,14 @@ cdef class Ring:
                 raise MemoryError(f"cannot allocate a ring of {cap} records")
             raise OSError(err, "cannot create the ring's wake-up descriptor")
         _orphan_late += _ring_inherited_late(self._r)
+        _live_rings[slot] = <PyObject *>self
         self._slot = slot
         self._destroyed = False
         self._block_timeout = timeout
 
     def __dealloc__(self):
+        global _orphan_pushed, _orphan_dropped
+        cdef cbr_ring_stats s
         if self._consumer != NULL:
             PyThread_free_lock(self._consumer)
         # _r is still NULL when the arguments were refused before __cinit__ ran
@@ -497,8 +528,12 @@ cdef class Ring:
             return
         if not self._destroyed:
             cbr_ring_close(self._r)
+            cbr_ring_get_stats(self._r, &s)
+            _orphan_pushed += s.pushed
+            _orphan_dropped += s.dropped
             cbr_ring_destroy(self._r)
             self._destroyed = True
+        _live_rings[self._slot] = NULL
         _give_slot(self._slot)
         self._slot = -1
 
@@ -553,6 +588,7 @@ cdef class Ring:
         WinINet does not exist (everywhere but Windows)."""
         cdef uintptr_t previous = 0
         cdef unsigned long error = 0
+        self._usable()
         if cbr_ring_closed(self._r):
             raise ValueError("register() on a closed Ring")
         h = _checked_index(hinternet, "hinternet", 0, sys.maxsize * 2 + 1)
@@ -573,6 +609,7 @@ cdef class Ring:
         cdef size_t want, size, n = 0
         cdef cbr_record *buf = NULL
         cdef cbr_record *grown
+        self._usable()
         if max_events is None:
             want = <size_t>MAX_CAPACITY * 64
         else:
@@ -611,6 +648,7 @@ cdef class Ring:
         Nothing already in the ring is lost if the buffer is refused."""
         cdef Py_buffer view
         cdef size_t n = 0, room
+        self._usable()
         PyObject_GetBuffer(buffer, &view, PyBUF_RECORDS_RO)
         try:
             if view.readonly:
@@ -645,6 +683,7 @@ cdef class Ring:
         handled within 100 ms."""
         cdef int slice_ms, r = 0
         cdef double left = 0.0
+        self._usable()
         if timeout is not None:
             left = _seconds(timeout, "timeout", " or None")
             if not (left >= 0.0):
@@ -679,6 +718,7 @@ cdef class Ring:
         never once per record under load.  Once the ring is closed it stays
         readable, so that a reader wakes, drains what is left and sees the end.
         The descriptor is valid until the Ring is collected."""
+        self._usable()
         if not self._r.notify:
             self._lock()
             self._r.notify = 1
@@ -697,6 +737,8 @@ cdef class Ring:
         """Refuses further records; calls to status_callback from then on are
         counted as late.  Waits (without the GIL) for producers that are
         mid-push.  Records already pushed stay drainable.  Idempotent."""
+        if self._inherited:
+            return  # closed by the fork handler
         self._lock()
         with nogil:
             cbr_ring_close(self._r)
@@ -732,6 +774,68 @@ cdef extern from *:
     uint64_t _ring_inherited_late "cbr_py_ring_inherited_late" (cbr_ring *r) nogil
     uint32_t _ring_policy "cbr_py_ring_policy" (cbr_ring *r) nogil
     void cbr_wakeup_signal_ "cbr_py_wakeup_signal" (cbr_ring *r) nogil
+
+
+# fork(): the child has only the forking thread.  Before the fork every live
+# Ring's consumer lock is taken (waiting, without the GIL, for a drain, wait
+# or close in progress: at most 100 ms for a wait), so that no consumer
+# operation is half done in the child's copy; the parent then releases them.
+# In the child every inherited Ring is closed at once (its producers are
+# threads of the parent, so close() could never wait for them), its copy of
+# the wake-up descriptor, shared with the parent, is closed, and its
+# consumer calls raise RuntimeError: its records are the parent's to drain.
+cdef list _fork_held = []
+
+
+def _before_fork():
+    cdef int i
+    cdef Ring ring
+    while True:
+        todo = []
+        for i in range(CBR_SLOT_COUNT):
+            if _live_rings[i] != NULL and not (<Ring>_live_rings[i])._fork_held:
+                todo.append(<Ring>_live_rings[i])
+        if not todo:
+            return
+        for ring in todo:
+            ring._fork_held = True
+            if not ring._inherited:  # an inherited Ring's lock is never taken again
+                ring._lock()  # may release the GIL: another Ring may appear meanwhile
+                _fork_held.append(ring)
+
+
+cdef void _release_fork_held():
+    cdef int i
+    cdef Ring ring
+    for ring in _fork_held:
+        ring._unlock()
+    _fork_held.clear()
+    for i in range(CBR_SLOT_COUNT):
+        if _live_rings[i] != NULL:
+            (<Ring>_live_rings[i])._fork_held = False
+
+
+def _after_fork_in_parent():
+    _release_fork_held()
+
+
+def _after_fork_in_child():
+    cdef int i
+    cdef Ring ring
+    parent = os.getppid()
+    for i in range(CBR_SLOT_COUNT):
+        if _live_rings[i] != NULL:
+            ring = <Ring>_live_rings[i]
+            if not ring._inherited:
+                cbr_ring_close_in_child(ring._r)
+                ring._inherited = True
+                ring._parent_pid = parent
+    _release_fork_held()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
 
 
 cdef extern from "_capi.h":

@@ -106,6 +106,13 @@ cdef extern from *:
         }
         return n;
     }
+    #if defined(_WIN32)
+    #  include <process.h>
+    static long cbr_test_pid(void) { return (long)_getpid(); }
+    #else
+    #  include <unistd.h>
+    static long cbr_test_pid(void) { return (long)getpid(); }
+    #endif
     """
     uint64_t cbr_test_done(cbr_test_producer *p) nogil
     void cbr_test_open_gate(uint32_t *gate) nogil
@@ -115,6 +122,7 @@ cdef extern from *:
     cbr_ring *cbring_ring(object ring) except NULL
     uint64_t cbr_test_consume(cbr_ring *r, uint64_t total, cbr_record *buf, size_t batch,
                               unsigned patience, int spin, uint64_t *waits) nogil
+    long cbr_test_pid() nogil
 
 EVENTS_PER_REQUEST = CBR_TEST_EVENTS_PER_REQUEST
 HIST_BUCKETS = CBR_TEST_HIST_BUCKETS
@@ -242,6 +250,7 @@ cdef class Producers:
     cdef int _n
     cdef bint _started
     cdef bint _joined
+    cdef long _pid  # the process whose threads these are
     cdef object _callback_owner
 
     def __cinit__(self, callback, threads=4, events=1000, *, rate=None, timed=False,
@@ -280,7 +289,8 @@ cdef class Producers:
                 self._p[i].thread_exit = cbr_test_keep_tstate_exit
 
     def __dealloc__(self):
-        if self._started and not self._joined:
+        # in a fork() child the threads do not exist: joining them would never return
+        if self._started and not self._joined and self._pid == cbr_test_pid():
             cbr_test_open_gate(&self._gate)
             with nogil:
                 self._join_all()
@@ -297,6 +307,7 @@ cdef class Producers:
         """Starts the threads; they run until they have made every call."""
         if self._started:
             raise RuntimeError("Producers can be started only once")
+        self._pid = cbr_test_pid()
         for i in range(self._n):
             if cbr_thread_start(&self._p[i].thread, cbr_test_producer_main, &self._p[i]) != 0:
                 self._n = i
@@ -326,6 +337,9 @@ cdef class Producers:
         """Waits, without the GIL, for every thread to finish."""
         if not self._started:
             raise RuntimeError("join() before start()")
+        if self._pid != cbr_test_pid():
+            raise RuntimeError(
+                f"these Producers' threads run in process {self._pid}; a fork() child has none to join")
         if not self._joined:
             with nogil:
                 self._join_all()

@@ -84,6 +84,7 @@ cdef extern from "cbring/ring.h" nogil:
     int cbr_ring_push(cbr_ring *r, const cbr_record *rec)
     void cbr_ring_close(cbr_ring *r)
     int cbr_ring_closed(const cbr_ring *r)
+    void cbr_ring_close_in_child(cbr_ring *r)
     void cbr_ring_destroy(cbr_ring *r)
     int cbr_ring_pending(cbr_ring *r)
     int cbr_ring_ready(cbr_ring *r)

@@ -13,9 +13,10 @@
 
 /* Overflow nodes come from here, so that a test can make allocation fail. */
 static int fail_malloc;
+static __thread int fail_malloc_here;  /* this thread only */
 static void *test_malloc(size_t n)
 {
-    return __atomic_load_n(&fail_malloc, __ATOMIC_RELAXED) ? NULL : malloc(n);
+    return __atomic_load_n(&fail_malloc, __ATOMIC_RELAXED) || fail_malloc_here ? NULL : malloc(n);
 }
 #define CBR_MALLOC test_malloc
 #define CBR_FREE free
@@ -235,12 +236,203 @@ static void test_close_frees_a_producer_waiting_without_memory(void)
     free(r);
 }
 
+static void *push_one_without_memory(void *arg)
+{
+    fail_malloc_here = 1;
+    return push_one(arg);
+}
+
+/* After close, a position given up by a producer without memory must not
+ * hide the records behind it: wait() and ready() report them, as drain()
+ * returns them. */
+static void test_wait_after_close_sees_records_behind_an_abandoned_position(void)
+{
+    cbr_ring *r = (cbr_ring *)aligned_alloc(CBR_CACHELINE, sizeof(cbr_ring));
+    cbr_record rec, out[4];
+    pthread_t t;
+    int result = -1;
+    void *args[2];
+    uint64_t i;
+
+    memset(&rec, 0, sizeof rec);
+    CHECK(cbr_ring_init(r, 2, CBR_OVERFLOW_SPILL, 0, 0) == 0, "init");
+    for (i = 0; i < 2; i++) {
+        rec.context = i;
+        cbr_ring_push(r, &rec);
+    }
+    args[0] = r;
+    args[1] = &result;
+    pthread_create(&t, NULL, push_one_without_memory, args);  /* position 2: waits for its slot */
+    /* acquire: the producer has claimed position 2 */
+    while (cbr_load_u64(&r->tail, CBR_ACQUIRE) != 3)
+        cbr_backoff(20);
+    rec.context = 3;
+    CHECK(cbr_ring_push(r, &rec) == CBR_SPILLED, "position 3 overflows");
+    cbr_ring_close(r);
+    pthread_join(t, NULL);
+    CHECK(result == CBR_DROPPED, "position 2 was given up (%d)", result);
+    CHECK(cbr_ring_drain(r, out, 2) == 2 && out[0].context == 0 && out[1].context == 1, "0 and 1");
+    CHECK(cbr_ring_ready(r), "ready: position 3 is still to come");
+    CHECK(cbr_ring_wait(r, 0), "wait: position 3 is still to come");
+    CHECK(cbr_ring_drain(r, out, 4) == 1 && out[0].context == 3, "position 3 drains");
+    CHECK(!cbr_ring_ready(r) && !cbr_ring_wait(r, 0), "then nothing");
+    cbr_ring_destroy(r);
+    free(r);
+}
+
+typedef struct stats_reader {
+    cbr_ring *ring;
+    uint64_t state;     /* 2 * round + 1: read stats; 2 * round: stop; 1: quit */
+    uint64_t ack;       /* the stop state the reader has seen */
+    uint64_t expect;    /* pushed, all the while */
+    uint64_t snapshots, wrong;
+} stats_reader;
+
+static void *read_stats(void *arg)
+{
+    stats_reader *s = (stats_reader *)arg;
+    for (;;) {
+        /* acquire: the ring's init and pushes happen before */
+        uint64_t state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+        if (state == 1)
+            return NULL;
+        if (state & 1) {
+            cbr_ring_stats st;
+            cbr_ring_get_stats(s->ring, &st);
+            s->snapshots++;
+            if (st.pushed != s->expect)
+                s->wrong++;
+        } else {
+            /* release: our reads of the ring happen before its destroy */
+            __atomic_store_n(&s->ack, state, __ATOMIC_RELEASE);
+        }
+    }
+}
+
+/* stats is a snapshot that any thread may take (Ring.stats takes no lock),
+ * also while the consumer closes the ring: pushed never reads as anything
+ * but what was pushed. */
+static void test_stats_read_while_closing_stay_exact(int rounds)
+{
+    cbr_ring *r = (cbr_ring *)aligned_alloc(CBR_CACHELINE, sizeof(cbr_ring));
+    stats_reader s;
+    pthread_t t;
+    cbr_record rec;
+    uint64_t base = 1000, round;
+    int k;
+
+    memset(r, 0, sizeof *r);
+    memset(&s, 0, sizeof s);
+    memset(&rec, 0, sizeof rec);
+    s.ring = r;
+    s.expect = 3;
+    pthread_create(&t, NULL, read_stats, &s);
+    for (round = 1; round <= (uint64_t)rounds; round++) {
+        CHECK(cbr_ring_init(r, 4, CBR_OVERFLOW_DROP, 0, base) == 0, "init");
+        for (k = 0; k < 3; k++)
+            cbr_ring_push(r, &rec);
+        /* release: init and the pushes happen before the reader's snapshots */
+        __atomic_store_n(&s.state, 2 * round + 1, __ATOMIC_RELEASE);
+        cbr_ring_close(r);
+        __atomic_store_n(&s.state, 2 * round, __ATOMIC_RELAXED);
+        /* acquire: the reader is done with this round */
+        while (__atomic_load_n(&s.ack, __ATOMIC_ACQUIRE) != 2 * round)
+            cbr_cpu_relax();
+        cbr_ring_destroy(r);
+        base += 1000;
+    }
+    __atomic_store_n(&s.state, 1, __ATOMIC_RELAXED);
+    pthread_join(t, NULL);
+    CHECK(s.wrong == 0, "%" PRIu64 " of %" PRIu64 " snapshots taken during close() were wrong",
+          s.wrong, s.snapshots);
+    free(r);
+}
+
+typedef struct hammer {
+    pthread_t thread;
+    cbr_ring *ring;
+    int *stop;
+    uint64_t calls, dropped, late;
+} hammer;
+
+static void *hammer_full_ring(void *arg)
+{
+    hammer *h = (hammer *)arg;
+    cbr_record rec;
+    memset(&rec, 0, sizeof rec);
+    /* relaxed: the main thread's stop request; any delay only adds calls */
+    while (!__atomic_load_n(h->stop, __ATOMIC_RELAXED)) {
+        int res = cbr_ring_push(h->ring, &rec);
+        h->calls++;
+        h->dropped += res == CBR_DROPPED;
+        h->late += res == CBR_LATE;
+    }
+    return NULL;
+}
+
+/* close() refuses further records and waits for every call that began
+ * before it: once it returns, pushed and dropped are final and later calls
+ * add only to late.  Under "drop" and "block" a producer that found the
+ * ring full decides to drop without claiming a position; close() must wait
+ * for that decision too, or the drop is counted after close() returned
+ * (and lost for good if the struct is then reused). */
+static void test_close_waits_for_producers_that_found_the_ring_full(enum cbr_overflow policy,
+                                                                     const char *name, int rounds)
+{
+    cbr_ring *r = (cbr_ring *)aligned_alloc(CBR_CACHELINE, sizeof(cbr_ring));
+    hammer hs[4];
+    cbr_record rec;
+    cbr_ring_stats at_close, final;
+    int i, k, stop, late_drops = 0;
+    uint64_t base = 0, calls = 0, dropped = 0, late = 0;
+
+    memset(&rec, 0, sizeof rec);
+    for (i = 0; i < rounds; i++) {
+        CHECK(cbr_ring_init(r, 2, policy, 0, base) == 0, "init");
+        cbr_ring_push(r, &rec);
+        cbr_ring_push(r, &rec);
+        stop = 0;
+        for (k = 0; k < 4; k++) {
+            memset(&hs[k], 0, sizeof hs[k]);
+            hs[k].ring = r;
+            hs[k].stop = &stop;
+            pthread_create(&hs[k].thread, NULL, hammer_full_ring, &hs[k]);
+        }
+        /* acquire: some drops have happened */
+        while (cbr_load_u64(&r->dropped, CBR_ACQUIRE) < 64)
+            cbr_backoff(20);
+        cbr_ring_close(r);
+        cbr_ring_get_stats(r, &at_close);
+        __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+        calls = dropped = late = 0;
+        for (k = 0; k < 4; k++) {
+            pthread_join(hs[k].thread, NULL);
+            calls += hs[k].calls;
+            dropped += hs[k].dropped;
+            late += hs[k].late;
+        }
+        cbr_ring_get_stats(r, &final);
+        late_drops += final.dropped != at_close.dropped;
+        CHECK(final.dropped == dropped && final.late == late && final.pushed == 2
+              && dropped + late == calls, "%s: every call counted once", name);
+        base = (cbr_load_u64(&r->tail, CBR_RELAXED) & ~CBR_RING_CLOSED) + 1;
+        cbr_ring_destroy(r);
+    }
+    CHECK(late_drops == 0, "%s: in %d of %d rounds a drop was counted after close() returned",
+          name, late_drops, rounds);
+    free(r);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 200000;
 
     test_decoder();
     test_close_frees_a_producer_waiting_without_memory();
+    test_wait_after_close_sees_records_behind_an_abandoned_position();
+    test_stats_read_while_closing_stay_exact((int)(n / 20));
+    test_close_waits_for_producers_that_found_the_ring_full(CBR_OVERFLOW_DROP, "drop", (int)(n / 1000));
+    test_close_waits_for_producers_that_found_the_ring_full(CBR_OVERFLOW_BLOCK, "block", (int)(n / 1000));
     run("spill, 4 producers", CBR_OVERFLOW_SPILL, 64, 4, n, 0, 7);
     run("drop, 4 producers", CBR_OVERFLOW_DROP, 64, 4, n, 0, 7);
     run("block, 4 producers", CBR_OVERFLOW_BLOCK, 64, 4, n, 0, 7);

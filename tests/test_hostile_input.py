@@ -1,0 +1,66 @@
+"""What a hostile or careless caller can hand cbring, and what cbring does
+with it.  The decoder's reads are fuzzed in tests/fuzz; here the Python
+surface: records pushed through the C API as the caller filled them, and
+status calls at the edges of what a DWORD can say."""
+
+import ctypes
+
+import pytest
+
+import cbring
+from cbring import _testing
+
+
+class _Api(ctypes.Structure):
+    """The head of cbring_api (include/cbring/cbring.h)."""
+    _fields_ = [("abi_version", ctypes.c_uint32), ("size", ctypes.c_uint32),
+                ("ring_from_object", ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object)),
+                ("push", ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p))]
+
+
+def push_raw(ring, record):
+    """Pushes 64 bytes exactly as given, as any C extension may through the capsule."""
+    get = ctypes.pythonapi.PyCapsule_GetPointer
+    get.restype = ctypes.c_void_p
+    get.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    api = _Api.from_address(get(cbring._core._C_API, b"cbring._core._C_API"))
+    buf = (ctypes.c_uint8 * 64).from_buffer_copy(record)
+    return api.push(api.ring_from_object(ring), ctypes.addressof(buf))
+
+
+def raw_record(status=10, kind=4, data_len=20, data=bytes(range(1, 21)), flags=0):
+    rec = bytearray(64)
+    rec[28:32] = status.to_bytes(4, "little")
+    rec[40:42] = flags.to_bytes(2, "little")
+    rec[42] = kind
+    rec[43] = data_len
+    rec[44:64] = data
+    return bytes(rec)
+
+
+@pytest.mark.parametrize("data_len", [21, 64, 255])
+def test_info_never_reads_past_the_record_whatever_data_len_a_pusher_claims(ring, data_len):
+    # data_len is one byte that a C pusher fills; the record holds 20 bytes of
+    # data.  Reading data_len bytes would read up to 235 bytes of whatever
+    # follows the StatusEvent in memory.
+    assert push_raw(ring, raw_record(data_len=data_len)) == 0
+    event = ring.drain()[0]
+    assert event.info == bytes(range(1, 21))
+    assert "info=" in repr(event)
+
+
+def test_a_raw_record_with_an_unknown_kind_and_flags_reads_as_nothing(ring):
+    assert push_raw(ring, raw_record(kind=200, flags=0xFFFF)) == 0
+    event = ring.drain()[0]
+    assert event.info is None and event.result is None and event.error is None
+    assert event.flags & 0x7 == 0x7
+    repr(event)
+
+
+@pytest.mark.parametrize("status", [0, 60, 70, 100, 0xFFFFFFFF])
+@pytest.mark.parametrize("length", [0, 1, 2**31, 2**32 - 1])
+def test_a_null_pointer_is_never_read_whatever_the_length(ring, status, length):
+    _testing.call_status(ring.status_callback, 1, 2, status, None, length)
+    event = ring.drain()[0]
+    assert event.length == length and event.info is None
+    assert event.flags == (2 if length or status in (60, 70, 100) else 0)
