@@ -4,10 +4,11 @@
 # representative part of it under valgrind memcheck (the plain build).
 #
 # Usage: tests/reliability/sanitizers.sh [asan|valgrind|all]   (default all)
-# Needs clang with its sanitizer runtimes (Debian: libclang-rt-<major>-dev)
-# and valgrind.  Runs from a checkout whose extension is built in place
-# (python setup.py build_ext --inplace) for the valgrind part; the
-# sanitizer build goes to a temporary folder and leaves the checkout alone.
+# Needs clang with its sanitizer runtimes (Debian: libclang-rt-<major>-dev),
+# valgrind, and Cython and setuptools (the test extras).  The valgrind part
+# tests the in-place build if there is one (python setup.py build_ext
+# --inplace), else the installed package; the sanitizer build goes to a
+# temporary folder and leaves the checkout alone.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -58,10 +59,12 @@ if [ "$what" = all ] || [ "$what" = valgrind ]; then
     # as for ASan above, CPython's own memory at exit is not cbring's; the C
     # core's leaks are checked by tests/c/run.sh.  Child processes (the exit
     # and fork tests' interpreters) run natively: --trace-children=no.
-    PYTHONMALLOC=malloc PYTHONPATH="$root/src" CBRING_LIFECYCLE_RINGS=200 CBRING_MODEL_EXAMPLES=25 \
+    # the in-place build if there is one, else the installed package (.ci/run)
+    src=; ls src/cbring/_core*.so >/dev/null 2>&1 && src="$root/src"
+    PYTHONMALLOC=malloc PYTHONPATH="$src" CBRING_LIFECYCLE_RINGS=200 CBRING_MODEL_EXAMPLES=25 \
     valgrind --quiet --error-exitcode=99 --leak-check=no --trace-children=no --num-callers=30 \
         --suppressions="$here/valgrind-python.supp" \
-        "$py" -m pytest -q -p no:cacheprovider -p no:faulthandler -m "not slow" \
+        "$py" -m pytest -q -p no:cacheprovider -m "not slow" \
         tests/test_ring_model.py tests/test_drain_into.py tests/test_batch.py \
         tests/test_status_events.py tests/test_lifetime.py tests/test_ring.py \
         tests/test_foreign_callers.py tests/test_wait.py \
