@@ -268,43 +268,53 @@ CBR_INLINE int cbr_ring_claim_if_room_(cbr_ring *r, uint64_t *t)
     }
 }
 
+/* Claims only with room and pushes: CBR_PUSHED, CBR_LATE (counted), or -1
+ * when the ring is full. */
+CBR_INLINE int cbr_ring_push_if_room_(cbr_ring *r, const cbr_record *rec)
+{
+    uint64_t t;
+    int claimed = cbr_ring_claim_if_room_(r, &t);
+    if (claimed > 0) {
+        cbr_ring_wake_(r);
+        /* head has passed t - capacity, so the slot is free for t */
+        cbr_ring_publish_(&r->slots[t & r->mask], t, rec);
+        return CBR_PUSHED;
+    }
+    if (claimed < 0) {
+        /* relaxed: a statistic; touches only the struct, which outlives close */
+        cbr_fetch_add_u64(&r->late, 1, CBR_RELAXED);
+        return CBR_LATE;
+    }
+    return -1;
+}
+
 /* Pushes one record.  Never blocks, allocates or makes a system call unless
  * the ring is full (and then only as its policy says) or a consumer sleeps. */
 CBR_INLINE int cbr_ring_push(cbr_ring *r, const cbr_record *rec)
 {
     uint64_t t;
-    int claimed;
+    cbr_record *slot;
+    int result;
 
     /* relaxed: a setting; either value gives a correct push */
-    if (cbr_load_u32(&r->policy, CBR_RELAXED) == CBR_OVERFLOW_SPILL) {
-        cbr_record *slot;
-        /* seq_cst: orders the claim before our load of waiting (Dekker), and acquires init's stores */
-        t = cbr_fetch_add_u64(&r->tail, 1, CBR_SEQ_CST);
-        if (t & CBR_RING_CLOSED)
-            claimed = -1;
-        else {
-            slot = &r->slots[t & r->mask];
-            /* acquire: the consumer's read of the slot's previous record is finished */
-            if (cbr_load_u32(&slot->seq, CBR_ACQUIRE) != (uint32_t)t)
-                return cbr_ring_overflow_(r, t, rec);
-            cbr_ring_wake_(r);
-            cbr_ring_publish_(slot, t, rec);
-            return CBR_PUSHED;
-        }
-    } else {
-        claimed = cbr_ring_claim_if_room_(r, &t);
-        if (claimed > 0) {
-            cbr_ring_wake_(r);
-            /* head has passed t - capacity, so the slot is free for t */
-            cbr_ring_publish_(&r->slots[t & r->mask], t, rec);
-            return CBR_PUSHED;
-        }
-        if (claimed == 0)
-            return cbr_ring_full_(r, rec);
+    if (cbr_load_u32(&r->policy, CBR_RELAXED) != CBR_OVERFLOW_SPILL) {
+        result = cbr_ring_push_if_room_(r, rec);
+        return result >= 0 ? result : cbr_ring_full_(r, rec);
     }
-    /* relaxed: a statistic; touches only the struct, which outlives close */
-    cbr_fetch_add_u64(&r->late, 1, CBR_RELAXED);
-    return CBR_LATE;
+    /* seq_cst: orders the claim before our load of waiting (Dekker), and acquires init's stores */
+    t = cbr_fetch_add_u64(&r->tail, 1, CBR_SEQ_CST);
+    if (t & CBR_RING_CLOSED) {
+        /* relaxed: a statistic; touches only the struct, which outlives close */
+        cbr_fetch_add_u64(&r->late, 1, CBR_RELAXED);
+        return CBR_LATE;
+    }
+    slot = &r->slots[t & r->mask];
+    /* acquire: the consumer's read of the slot's previous record is finished */
+    if (cbr_load_u32(&slot->seq, CBR_ACQUIRE) != (uint32_t)t)
+        return cbr_ring_overflow_(r, t, rec);
+    cbr_ring_wake_(r);
+    cbr_ring_publish_(slot, t, rec);
+    return CBR_PUSHED;
 }
 
 /* Position t is claimed but its slot is busy: resolve it through the
@@ -355,23 +365,14 @@ CBR_COLD int cbr_ring_overflow_(cbr_ring *r, uint64_t t, const cbr_record *rec)
  * (under "block" until block_ns has passed), then drops. */
 CBR_COLD int cbr_ring_full_decide_(cbr_ring *r, const cbr_record *rec)
 {
-    uint64_t t, deadline = 0;
+    uint64_t deadline = 0;
     unsigned round = 0;
-    int claimed;
+    int result;
 
     /* relaxed: a setting */
     if (cbr_load_u32(&r->policy, CBR_RELAXED) != CBR_OVERFLOW_BLOCK) {
-        claimed = cbr_ring_claim_if_room_(r, &t);
-        if (claimed > 0) {
-            cbr_ring_wake_(r);
-            cbr_ring_publish_(&r->slots[t & r->mask], t, rec);
-            return CBR_PUSHED;
-        }
-        if (claimed < 0) {
-            /* relaxed: a statistic */
-            cbr_fetch_add_u64(&r->late, 1, CBR_RELAXED);
-            return CBR_LATE;
-        }
+        if ((result = cbr_ring_push_if_room_(r, rec)) >= 0)
+            return result;
     } else {
         for (;;) {
             if (round == 16)
@@ -380,17 +381,8 @@ CBR_COLD int cbr_ring_full_decide_(cbr_ring *r, const cbr_record *rec)
             else if (round > 16 && cbr_now_ns() >= deadline)
                 break;
             cbr_backoff(round < 64 ? round++ : round);
-            claimed = cbr_ring_claim_if_room_(r, &t);
-            if (claimed > 0) {
-                cbr_ring_wake_(r);
-                cbr_ring_publish_(&r->slots[t & r->mask], t, rec);
-                return CBR_PUSHED;
-            }
-            if (claimed < 0) {
-                /* relaxed: a statistic */
-                cbr_fetch_add_u64(&r->late, 1, CBR_RELAXED);
-                return CBR_LATE;
-            }
+            if ((result = cbr_ring_push_if_room_(r, rec)) >= 0)
+                return result;
         }
     }
     /* relaxed: a statistic, ordered before the release that ends the decision */

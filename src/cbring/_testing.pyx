@@ -49,13 +49,6 @@ cdef extern from *:
     """
     static inline uint64_t cbr_test_done(cbr_test_producer *p)
     { return cbr_load_u64(&p->done, CBR_ACQUIRE); }
-    #if defined(_WIN32)
-    #  include <process.h>
-    static long cbr_test_pid(void) { return (long)_getpid(); }
-    #else
-    #  include <unistd.h>
-    static long cbr_test_pid(void) { return (long)getpid(); }
-    #endif
     static inline void cbr_test_open_gate(uint32_t *gate)
     { /* release: pairs with the producers' acquire */ cbr_store_u32(gate, 1, CBR_RELEASE); }
 
@@ -113,9 +106,15 @@ cdef extern from *:
         }
         return n;
     }
+    #if defined(_WIN32)
+    #  include <process.h>
+    static long cbr_test_pid(void) { return (long)_getpid(); }
+    #else
+    #  include <unistd.h>
+    static long cbr_test_pid(void) { return (long)getpid(); }
+    #endif
     """
     uint64_t cbr_test_done(cbr_test_producer *p) nogil
-    long cbr_test_pid() nogil
     void cbr_test_open_gate(uint32_t *gate) nogil
     void *cbr_test_keep_tstate_enter() noexcept nogil
     void cbr_test_keep_tstate_exit(void *) noexcept nogil
@@ -123,6 +122,7 @@ cdef extern from *:
     cbr_ring *cbring_ring(object ring) except NULL
     uint64_t cbr_test_consume(cbr_ring *r, uint64_t total, cbr_record *buf, size_t batch,
                               unsigned patience, int spin, uint64_t *waits) nogil
+    long cbr_test_pid() nogil
 
 EVENTS_PER_REQUEST = CBR_TEST_EVENTS_PER_REQUEST
 HIST_BUCKETS = CBR_TEST_HIST_BUCKETS
