@@ -64,3 +64,12 @@ def test_a_null_pointer_is_never_read_whatever_the_length(ring, status, length):
     event = ring.drain()[0]
     assert event.length == length and event.info is None
     assert event.flags == (2 if length or status in (60, 70, 100) else 0)
+
+
+def test_an_infinite_timeout_waits_like_none(ring, push):
+    # an infinite number of seconds never passes: wait(inf) is wait(None)
+    push(ring, 31, b"\1\0\0\0")
+    assert ring.wait(float("inf")) is True
+    ring.drain()
+    ring.close()
+    assert ring.wait(float("inf")) is False

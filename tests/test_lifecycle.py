@@ -303,3 +303,39 @@ def test_producers_in_a_fork_child_refuse_to_join_threads_the_child_does_not_hav
         print("ok", flush=True)
     """)
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
+
+
+def test_fork_waits_for_the_wait_slices_in_progress_not_for_each_ring_in_turn():
+    """Eight threads loop in wait() on eight idle rings.  A fork takes every
+    consumer lock; the waiters stop taking theirs again meanwhile, so a fork
+    costs about one 100 ms slice, not one slice per ring (and not a race it
+    may keep losing to a waiter that takes its lock back at once)."""
+    result = run_script("""
+        import os, statistics, threading, time
+        import cbring
+        rings = [cbring.Ring(16) for _ in range(8)]
+        stop = False
+        def loop(ring):
+            while not stop:
+                ring.wait()
+        threads = [threading.Thread(target=loop, args=(r,)) for r in rings]
+        for t in threads:
+            t.start()
+        took = []
+        for _ in range(5):
+            start = time.perf_counter()
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            took.append(time.perf_counter() - start)
+            os.waitpid(pid, 0)
+        stop = True
+        for r in rings:
+            r.close()   # wait() returns False at once on a closed, empty ring
+        for t in threads:
+            t.join()
+        print(statistics.median(took), max(took), flush=True)
+    """)
+    assert result.returncode == 0, result.stderr
+    median, longest = map(float, result.stdout.split())
+    assert median < 0.4, f"a fork took {median:.3f} s (median of 5), {longest:.3f} s at most"

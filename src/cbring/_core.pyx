@@ -695,7 +695,9 @@ cdef class Ring:
                 slice_ms = 100
             else:
                 left = deadline - time.monotonic()
-                slice_ms = <int>max(0.0, min(100.0, math.ceil(left * 1000.0)))
+                # clamped before ceil, which refuses infinity: an infinite timeout never passes
+                slice_ms = <int>math.ceil(max(0.0, min(100.0, left * 1000.0)))
+            _yield_to_fork()
             self._lock()
             with nogil:
                 r = cbr_ring_wait(self._r, slice_ms)
@@ -785,11 +787,31 @@ cdef extern from *:
 # the wake-up descriptor, shared with the parent, is closed, and its
 # consumer calls raise RuntimeError: its records are the parent's to drain.
 cdef list _fork_held = []
+cdef bint _forking = False  # from _before_fork until the fork is done: wait() lets go
+
+
+cdef extern from "cbring/clock.h" nogil:
+    void cbr_backoff(unsigned round)
+
+
+cdef void _yield_to_fork() noexcept:
+    # Called with the GIL between wait()'s slices: while a fork waits for the
+    # consumer locks, a looping wait() does not take its lock again, so a
+    # fork waits for the slices in progress (100 ms at most), not for a race
+    # it may keep losing.
+    cdef unsigned round = 0
+    while _forking:
+        with nogil:
+            cbr_backoff(round)
+        if round < 40:
+            round += 1
 
 
 def _before_fork():
+    global _forking
     cdef int i
     cdef Ring ring
+    _forking = True
     while True:
         todo = []
         for i in range(CBR_SLOT_COUNT):
@@ -816,11 +838,15 @@ cdef void _release_fork_held():
 
 
 def _after_fork_in_parent():
+    global _forking
+    _forking = False
     _release_fork_held()
 
 
 def _after_fork_in_child():
+    global _forking
     cdef int i
+    _forking = False
     cdef Ring ring
     parent = os.getppid()
     for i in range(CBR_SLOT_COUNT):

@@ -59,12 +59,14 @@ if [ "$what" = all ] || [ "$what" = valgrind ]; then
     # as for ASan above, CPython's own memory at exit is not cbring's; the C
     # core's leaks are checked by tests/c/run.sh.  Child processes (the exit
     # and fork tests' interpreters) run natively: --trace-children=no.
+    # --fair-sched=yes: valgrind runs one thread at a time, and without it a
+    # test that polls a counter starves the native threads that move it.
     # the in-place build if there is one, else the installed package (.ci/run)
     src=; ls src/cbring/_core*.so >/dev/null 2>&1 && src="$root/src"
     PYTHONMALLOC=malloc PYTHONPATH="$src" CBRING_LIFECYCLE_RINGS=200 CBRING_MODEL_EXAMPLES=25 \
-    valgrind --quiet --error-exitcode=99 --leak-check=no --trace-children=no --num-callers=30 \
+    valgrind --quiet --error-exitcode=99 --leak-check=no --trace-children=no --num-callers=30 --fair-sched=yes \
         --suppressions="$here/valgrind-python.supp" \
-        "$py" -m pytest -q -p no:cacheprovider -m "not slow" \
+        "$py" -m pytest -q -p no:cacheprovider -m "not slow" --durations=6 \
         tests/test_ring_model.py tests/test_drain_into.py tests/test_batch.py \
         tests/test_status_events.py tests/test_lifetime.py tests/test_ring.py \
         tests/test_foreign_callers.py tests/test_wait.py \

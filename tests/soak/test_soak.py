@@ -54,7 +54,8 @@ def overflowed(policy, before):
 def soak(case, events, rate, seed, record_dtype, producer_stream):
     policy, capacity, block_timeout, lossless = POLICIES[case]
     rng = random.Random(seed)
-    per_thread = events // THREADS // _testing.EVENTS_PER_REQUEST * _testing.EVENTS_PER_REQUEST
+    # rounded up to whole requests, so that the total is never less than asked
+    per_thread = -(-events // (THREADS * _testing.EVENTS_PER_REQUEST)) * _testing.EVENTS_PER_REQUEST
     total = per_thread * THREADS
     ring = cbring.Ring(capacity, policy, block_timeout=block_timeout)
     stream = producer_stream(THREADS, per_thread, lossless=lossless)
