@@ -715,7 +715,8 @@ cdef class Ring:
         are pending, for select, selectors and asyncio's add_reader.
 
         From the first call on, every drain re-arms it.  It may be readable
-        spuriously once; drain() then returns an empty batch.  Producers
+        spuriously (a producer preempted between claiming a slot and
+        writing it); drain() then returns an empty batch.  Producers
         make a system call only when the consumer has found the ring empty,
         never once per record under load.  Once the ring is closed it stays
         readable, so that a reader wakes, drains what is left and sees the end.
