@@ -617,15 +617,29 @@ static inline uint64_t cbr_ring_size_hint(cbr_ring *r)
     return cbr_ring_claimed_(r, CBR_RELAXED);
 }
 
+/* Consumer: how many positions in [head, end) are resolved, in their
+ * slot or on the overflow stack (which it moves into the backlog). */
+static inline uint64_t cbr_ring_resolved_(cbr_ring *r, uint64_t end)
+{
+    uint64_t p, resolved = 0;
+    cbr_spill_node *node;
+    for (p = r->head; p < end; p++)
+        /* acquire: the producer's writes to the slot happen before */
+        resolved += cbr_load_u32(&r->slots[p & r->mask].seq, CBR_ACQUIRE) == (uint32_t)(p + 1);
+    cbr_ring_take_spill_(r);
+    for (node = r->backlog; node && node->pos < end; node = node->next)
+        resolved++;
+    return resolved;
+}
+
 /* Consumer: refuses further pushes, then waits until every position
  * claimed before is resolved, in its slot or on the overflow stack: a
  * producer's last access to ring memory is what resolves its position.
  * What was pushed stays drainable.  Idempotent. */
 static inline void cbr_ring_close(cbr_ring *r)
 {
-    uint64_t t, p, resolved, in_ring;
+    uint64_t t;
     unsigned round = 0;
-    cbr_spill_node *node;
 
     /* seq_cst: before our load of deciding below (Dekker, see cbr_ring_full_); tail's
      * modification order splits claims into before and after the close, and what
@@ -635,20 +649,9 @@ static inline void cbr_ring_close(cbr_ring *r)
         return;
     /* release: stats, on any thread, waits for it once it sees the ring closed */
     cbr_store_u64(&r->end, t, CBR_RELEASE);
-    for (;;) {
-        in_ring = 0;
-        for (p = r->head; p < t; p++)
-            /* acquire: the producer's writes to the slot happen before */
-            in_ring += cbr_load_u32(&r->slots[p & r->mask].seq, CBR_ACQUIRE) == (uint32_t)(p + 1);
-        cbr_ring_take_spill_(r);
-        resolved = in_ring;
-        for (node = r->backlog; node && node->pos < t; node = node->next)
-            resolved++;
-        /* acquire: an abandoning producer's last access to ring memory happens before */
-        if (resolved + cbr_load_u64(&r->abandoned, CBR_ACQUIRE) == t - r->head)
-            break;
+    /* acquire: an abandoning producer's last access to ring memory happens before */
+    while (cbr_ring_resolved_(r, t) + cbr_load_u64(&r->abandoned, CBR_ACQUIRE) != t - r->head)
         cbr_backoff(round < 64 ? round++ : round);
-    }
     /* seq_cst: after closing tail (Dekker); acquire: the deciders' counts happen before */
     while ((int32_t)cbr_load_u32(&r->deciding, CBR_SEQ_CST) > 0)
         cbr_backoff(round < 64 ? round++ : round);
@@ -667,8 +670,7 @@ static inline void cbr_ring_close(cbr_ring *r)
 static inline void cbr_ring_close_in_child(cbr_ring *r)
 {
     /* relaxed (all): no other thread exists in this process */
-    uint64_t t = cbr_fetch_or_u64(&r->tail, CBR_RING_CLOSED, CBR_RELAXED), end = t, p, resolved = 0;
-    cbr_spill_node *node;
+    uint64_t t = cbr_fetch_or_u64(&r->tail, CBR_RING_CLOSED, CBR_RELAXED), end = t;
 
     if (!((t & CBR_RING_CLOSED) && r->quiescent)) {
         if (t & CBR_RING_CLOSED) {
@@ -678,13 +680,8 @@ static inline void cbr_ring_close_in_child(cbr_ring *r)
                 end = t & ~CBR_RING_CLOSED;
         }
         cbr_store_u64(&r->end, end, CBR_RELAXED);
-        for (p = r->head; p < end; p++)
-            resolved += cbr_load_u32(&r->slots[p & r->mask].seq, CBR_RELAXED) == (uint32_t)(p + 1);
-        cbr_ring_take_spill_(r);
-        for (node = r->backlog; node && node->pos < end; node = node->next)
-            resolved++;
         /* nothing was skipped before quiescent, so every abandoned position is in [head, end) */
-        cbr_store_u64(&r->abandoned, end - r->head - resolved, CBR_RELAXED);
+        cbr_store_u64(&r->abandoned, end - r->head - cbr_ring_resolved_(r, end), CBR_RELAXED);
         cbr_store_u32(&r->deciding, 0, CBR_RELAXED);
         r->quiescent = 1;
     }
