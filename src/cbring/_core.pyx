@@ -7,9 +7,10 @@ import enum
 import math
 import os
 import sys
+import time
 
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND, PyBUF_STRIDES, PyBUF_WRITABLE
-from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_RECORDS_RO, PyBuffer_IsContiguous
+from cpython.buffer cimport PyBUF_RECORDS_RO, PyBuffer_IsContiguous
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
@@ -368,7 +369,6 @@ cdef class Batch:
     cdef Py_ssize_t _n
     cdef Py_ssize_t _shape[1]
     cdef Py_ssize_t _strides[1]
-    cdef Py_ssize_t _exports
 
     def __init__(self):
         raise TypeError("Batch objects come from Ring.drain(); they cannot be created directly")
@@ -416,10 +416,6 @@ cdef class Batch:
         view.strides = self._strides if (flags & PyBUF_STRIDES) == PyBUF_STRIDES else NULL
         view.suboffsets = NULL
         view.internal = NULL
-        self._exports += 1
-
-    def __releasebuffer__(self, Py_buffer *view):
-        self._exports -= 1
 
 
 cdef Py_ssize_t _checked_position(object index, Py_ssize_t n) except -1:
@@ -601,6 +597,19 @@ cdef class Ring:
             raise OSError(None, f"InternetSetStatusCallback failed with error {error}", None, error)
         return previous
 
+    cdef size_t _drain(self, cbr_record *out, size_t room) except? 0:
+        # the one consumer step behind drain() and drain_into(): under the
+        # consumer lock, and with fileno()'s readiness consumed and re-armed
+        cdef size_t n
+        self._lock()
+        if self._r.notify:
+            cbr_ring_notify_clear(self._r)
+        n = cbr_ring_drain(self._r, out, room)
+        if self._r.notify:
+            cbr_ring_notify_rearm(self._r)
+        self._unlock()
+        return n
+
     def drain(self, max_events=None):
         """Takes up to max_events records (all that are ready if None), oldest first.
 
@@ -614,29 +623,22 @@ cdef class Ring:
             want = <size_t>MAX_CAPACITY * 64
         else:
             want = _checked_index(max_events, "max_events", 0, sys.maxsize)
-        if want == 0:
+        # the hint counts every claimed position, so one allocation holds the batch
+        size = min(<size_t>cbr_ring_size_hint(self._r), want)
+        if size == 0:
+            self._drain(NULL, 0)  # still consumes a spurious readiness of fileno()
             return Batch._adopt(NULL, 0)
-        self._lock()
-        try:
-            if self._r.notify:
-                cbr_ring_notify_clear(self._r)
-            size = min(<size_t>cbr_ring_size_hint(self._r), want)
-            if size:
-                buf = <cbr_record *>PyMem_Malloc(size * sizeof(cbr_record))
-                if buf == NULL:
-                    raise MemoryError(f"cannot allocate a batch of {size} events")
-                n = cbr_ring_drain(self._r, buf, size)
-                if n == 0:
-                    PyMem_Free(buf)
-                    buf = NULL
-                elif n < size:
-                    grown = <cbr_record *>PyMem_Realloc(buf, n * sizeof(cbr_record))
-                    if grown != NULL:
-                        buf = grown
-        finally:
-            if self._r.notify:
-                cbr_ring_notify_rearm(self._r)
-            self._unlock()
+        buf = <cbr_record *>PyMem_Malloc(size * sizeof(cbr_record))
+        if buf == NULL:
+            raise MemoryError(f"cannot allocate a batch of {size} events")
+        n = self._drain(buf, size)
+        if n == 0:
+            PyMem_Free(buf)
+            buf = NULL
+        elif n < size:
+            grown = <cbr_record *>PyMem_Realloc(buf, n * sizeof(cbr_record))
+            if grown != NULL:
+                buf = grown
         return Batch._adopt(buf, n)
 
     def drain_into(self, buffer):
@@ -647,7 +649,7 @@ cdef class Ring:
         filled from the start with at most len(buffer) // EVENT_SIZE records.
         Nothing already in the ring is lost if the buffer is refused."""
         cdef Py_buffer view
-        cdef size_t n = 0, room
+        cdef size_t room
         self._usable()
         PyObject_GetBuffer(buffer, &view, PyBUF_RECORDS_RO)
         try:
@@ -664,14 +666,7 @@ cdef class Ring:
                 raise ValueError(
                     f"drain_into needs room for at least one {sizeof(cbr_record)}-byte record, "
                     f"got {view.len} bytes")
-            self._lock()
-            if self._r.notify:
-                cbr_ring_notify_clear(self._r)
-            n = cbr_ring_drain(self._r, <cbr_record *>view.buf, room)
-            if self._r.notify:
-                cbr_ring_notify_rearm(self._r)
-            self._unlock()
-            return n
+            return self._drain(<cbr_record *>view.buf, room)
         finally:
             PyBuffer_Release(&view)
 
@@ -688,7 +683,6 @@ cdef class Ring:
             left = _seconds(timeout, "timeout", " or None")
             if not (left >= 0.0):
                 raise ValueError(f"timeout must be non-negative, got {timeout!r}")
-        import time
         deadline = None if timeout is None else time.monotonic() + left
         while True:
             if deadline is None:
