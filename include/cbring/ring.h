@@ -11,13 +11,31 @@
  * Claiming.  Under "spill", a producer takes a position with one fetch_add,
  * which cannot fail, so the fast path never retries and never reads the
  * consumer's cache line.  If the slot is not yet free for that position
- * (the ring is a lap ahead of the consumer) the record goes onto a lock-free
- * overflow stack tagged with its position; the consumer, finding that
- * position unpublished in the ring, looks for it there.  Only the records
- * that found their slot busy overflow: the ring is used again as soon as the
- * consumer makes room.  Under "drop" and "block" a producer claims only
- * when it has seen room (a compare-and-swap against `head`), so a position
- * is never left without a record.
+ * (the ring is a lap ahead of the consumer) the record goes into the
+ * overflow segment of its block (position / CBR_RING_SEGMENT), at offset
+ * position % CBR_RING_SEGMENT: a second home for every position, found by
+ * arithmetic.  The consumer reads position after position, from its slot
+ * or else from its segment cell, so there is nothing to sort or merge, and
+ * a record costs it one more cache line when it overflowed.  Segments come
+ * from a pool the consumer refills as it passes them (pages already
+ * faulted), and are allocated only when a backlog grows past what the pool
+ * holds: one allocation per CBR_RING_SEGMENT records, never one per
+ * record.  A directory of CBR_RING_DIRECTORY entries maps blocks to
+ * segments, so at most (CBR_RING_DIRECTORY - 1) * CBR_RING_SEGMENT
+ * positions may wait past the consumer; a producer beyond that, or without
+ * memory, waits for its ring slot instead (the one case where "spill"
+ * blocks).  Under "drop" and "block" a producer claims only when it has
+ * seen room (a compare-and-swap against `head`), so a position is never
+ * left without a record.
+ *
+ * Segment lifetime.  A producer dereferences only the segment of a block
+ * in which it holds an unresolved position, and the consumer recycles a
+ * segment only after passing every position of its block, so no segment
+ * is reused or freed under a producer.  A producer installs a segment only
+ * after reading head and finding its position within the directory's
+ * reach of it, and the consumer clears a block's entry before the head
+ * store that passes the block: an entry therefore holds the segment of the
+ * one block a producer may look for there, or nothing.
  *
  * Wake-ups.  A consumer about to sleep stores waiting = 1 and re-checks for
  * claimed positions; a producer loads waiting after its claim.  Both sides
@@ -29,8 +47,8 @@
  * push; after cbr_ring_close() such calls are counted as late and touch only
  * the struct.  close() waits until every position claimed before it is
  * resolved, which is each producer's last access to ring memory, so
- * cbr_ring_destroy() may then free the slots, the overflow nodes and the
- * descriptor.  It also waits for producers that found the ring full and are
+ * cbr_ring_destroy() may then free the slots, the overflow segments and
+ * the descriptor.  It also waits for producers that found the ring full and are
  * deciding between a late claim and a drop (`deciding`, a Dekker handshake
  * like the wake-up's), so that once it returns pushed and dropped are final
  * and every later call is counted as late.
@@ -47,7 +65,7 @@
 #include "record.h"
 #include "wakeup.h"
 
-/* Overflow nodes' allocator; a test may substitute one that fails. */
+/* Overflow segments' allocator; a test may substitute one that fails. */
 #ifndef CBR_MALLOC
 #  define CBR_MALLOC malloc
 #  define CBR_FREE free
@@ -57,6 +75,23 @@
 #define CBR_RING_MIN_CAPACITY 2
 #define CBR_RING_MAX_CAPACITY (UINT64_C(1) << 24)
 #define CBR_RING_NO_END UINT64_MAX  /* end, until close() has published it */
+
+/* Records per overflow segment: 64 KiB of records and one header line, so
+ * the header and the allocator's overhead cost under 0.2 bytes a record. */
+#define CBR_RING_SEGMENT_BITS 10
+#define CBR_RING_SEGMENT (UINT64_C(1) << CBR_RING_SEGMENT_BITS)
+/* Directory entries: 512 KiB of address space per ring, whose pages are
+ * faulted in only as a backlog reaches them (8 bytes per 1024 records). */
+#define CBR_RING_DIRECTORY_BITS 16
+#define CBR_RING_DIRECTORY (UINT64_C(1) << CBR_RING_DIRECTORY_BITS)
+/* A cell's stamp is its position + 1 modulo 2**32, so a stamp left by a
+ * segment's earlier use could match again this many blocks later: a
+ * segment's stamps are reset before it serves a block that far from the
+ * first it served since the last reset. */
+#define CBR_RING_STAMP_BLOCKS (UINT64_C(1) << (32 - CBR_RING_SEGMENT_BITS))
+#define CBR_RING_SEGMENT_UNUSED UINT64_MAX  /* since, for stamps reset and no block served */
+/* The pool keeps at least this many segments, and up to the ring's capacity in records. */
+#define CBR_RING_POOL_MIN 16
 
 enum cbr_overflow {
     CBR_OVERFLOW_SPILL = 0,  /* full: onto the overflow list, in order, nothing lost */
@@ -71,17 +106,26 @@ enum cbr_push_result {
     CBR_LATE = 3
 };
 
-typedef struct cbr_spill_node {
-    struct cbr_spill_node *next;
-    uint64_t pos;
-    cbr_record rec;
-} cbr_spill_node;
+/* The overflow home of CBR_RING_SEGMENT consecutive positions, a block. */
+typedef struct cbr_segment {
+    /* Written by whoever holds the segment: the pool's pusher, or the
+     * producer that prepares it for a block; read-only once installed. */
+    CBR_ALIGNED(CBR_CACHELINE) struct cbr_segment *next;  /* in the pool */
+    void *raw;        /* what CBR_MALLOC returned */
+    uint64_t block;   /* position >> CBR_RING_SEGMENT_BITS of the block it serves */
+    uint64_t since;   /* first block served since its stamps were reset */
+    /* One record a line, so producers writing neighbouring positions do not share one. */
+    CBR_ALIGNED(CBR_CACHELINE) cbr_record cells[CBR_RING_SEGMENT];
+} cbr_segment;
+
+CBR_STATIC_ASSERT(offsetof(cbr_segment, cells) == CBR_CACHELINE, "a segment's header is one line");
+CBR_STATIC_ASSERT(CBR_RING_SEGMENT_BITS < 32, "a cell's stamp tells its positions apart");
 
 typedef struct cbr_ring_stats {
-    uint64_t pushed;      /* accepted: into the ring or the overflow list */
+    uint64_t pushed;      /* accepted: into the ring or an overflow segment */
     uint64_t drained;     /* handed to the consumer */
     uint64_t dropped;     /* refused because the ring was full */
-    uint64_t spilled;     /* of pushed, how many went through the overflow list */
+    uint64_t spilled;     /* of pushed, how many went through overflow segments */
     uint64_t late;        /* pushes after close, discarded */
     uint64_t capacity;
     uint64_t high_water;  /* most records waiting at once, seen at a drain or a stats read */
@@ -92,21 +136,31 @@ typedef struct cbr_ring {
     /* Written by every claim. */
     CBR_ALIGNED(CBR_CACHELINE) uint64_t tail;  /* next position, | CBR_RING_CLOSED */
 
+    /* Read by every push, written only when the consumer is about to sleep:
+     * alone on its line, so that the consumer's stores of head do not take
+     * it from the producers' caches after every drain. */
+    CBR_ALIGNED(CBR_CACHELINE) uint32_t waiting;
+
     /* Written by producers only on slow paths. */
-    CBR_ALIGNED(CBR_CACHELINE) void *spill;    /* cbr_spill_node stack, newest first */
-    uint64_t dropped;
+    CBR_ALIGNED(CBR_CACHELINE) uint64_t dropped;
     uint64_t late;
     uint64_t spilled;
     uint64_t wakeups;
     uint64_t abandoned;   /* positions given up after close (no memory, slot busy) */
     uint32_t deciding;    /* producers in cbr_ring_full_: close() waits for their verdict */
 
+    /* The segment pool: producers take (one at a time, under pool_lock, so
+     * that a pop never suffers ABA) and give back, the consumer gives. */
+    CBR_ALIGNED(CBR_CACHELINE) void *pool;      /* cbr_segment stack */
+    uint64_t pooled;      /* segments in the pool, about */
+    uint32_t pool_lock;
+
     /* Written by the consumer about once a batch, read by producers. */
     CBR_ALIGNED(CBR_CACHELINE) uint64_t head;
-    uint32_t waiting;
 
     /* Set by init; read-only while producers run (policy: a setting). */
     CBR_ALIGNED(CBR_CACHELINE) cbr_record *slots;
+    void **dir;           /* cbr_segment pointers, CBR_RING_DIRECTORY of them: block & (CBR_RING_DIRECTORY - 1) */
     uint64_t mask;
     uint64_t base;        /* first position */
     uint64_t block_ns;    /* atomic: a late producer may read it while init rewrites it */
@@ -119,9 +173,8 @@ typedef struct cbr_ring {
     uint64_t high_water;
     uint64_t end;             /* tail when closed: positions at or past it are late */
     uint64_t inherited_late;  /* late calls a reused struct had counted before init */
+    uint64_t pool_max;        /* segments the consumer keeps for reuse */
     uint32_t quiescent;       /* close() has returned: unresolved positions are abandoned */
-    cbr_spill_node *backlog;  /* taken from the overflow stack, by position */
-    cbr_spill_node *backlog_last;
     uint32_t notify;          /* keep wake.rfd readable while anything is pending */
 } cbr_ring;
 
@@ -151,6 +204,7 @@ static inline int cbr_ring_init(cbr_ring *r, uint64_t capacity, enum cbr_overflo
     uint64_t i;
     int err;
     cbr_record *slots;
+    void **dir;
 
     if (capacity < CBR_RING_MIN_CAPACITY || (capacity & (capacity - 1)) != 0
         || capacity > CBR_RING_MAX_CAPACITY || (base & CBR_RING_CLOSED))
@@ -158,15 +212,23 @@ static inline int cbr_ring_init(cbr_ring *r, uint64_t capacity, enum cbr_overflo
     slots = (cbr_record *)calloc((size_t)capacity, sizeof(cbr_record));
     if (slots == NULL)
         return ENOMEM;
+    /* large enough to be mapped on demand: untouched, it costs no memory */
+    dir = (void **)calloc((size_t)CBR_RING_DIRECTORY, sizeof *dir);
+    if (dir == NULL) {
+        free(slots);
+        return ENOMEM;
+    }
     for (i = 0; i < capacity; i++) {
         uint64_t p = base + i;
         slots[p & (capacity - 1)].seq = (uint32_t)p;  /* free for its first position */
     }
     if ((err = cbr_wakeup_open(&r->wake)) != 0) {
+        free(dir);
         free(slots);
         return err;
     }
     r->slots = slots;
+    r->dir = dir;
     /* relaxed: published by the release store of tail below */
     cbr_store_u64(&r->mask, capacity - 1, CBR_RELAXED);
     r->base = base;
@@ -179,9 +241,10 @@ static inline int cbr_ring_init(cbr_ring *r, uint64_t capacity, enum cbr_overflo
     cbr_store_u64(&r->high_water, 0, CBR_RELAXED);
     cbr_store_u64(&r->end, CBR_RING_NO_END, CBR_RELAXED);
     r->quiescent = 0;
-    r->backlog = NULL;
-    r->backlog_last = NULL;
     r->notify = 0;
+    r->pool_max = capacity >> CBR_RING_SEGMENT_BITS;
+    if (r->pool_max < CBR_RING_POOL_MIN)
+        r->pool_max = CBR_RING_POOL_MIN;
     /* relaxed (all): exchanges, so that a count a late producer adds now is kept */
     r->inherited_late = cbr_exchange_u64(&r->late, 0, CBR_RELAXED);
     cbr_exchange_u64(&r->dropped, 0, CBR_RELAXED);
@@ -192,7 +255,10 @@ static inline int cbr_ring_init(cbr_ring *r, uint64_t capacity, enum cbr_overflo
      * close() reads as 0: it can cost this ring exactness, never a hang */
     cbr_store_u32(&r->deciding, 0, CBR_RELAXED);
     cbr_store_u32(&r->waiting, 0, CBR_RELAXED);
-    cbr_store_ptr(&r->spill, NULL, CBR_RELAXED);
+    /* relaxed (all three): destroy emptied the pool, and no late producer reaches it */
+    cbr_store_ptr(&r->pool, NULL, CBR_RELAXED);
+    cbr_store_u64(&r->pooled, 0, CBR_RELAXED);
+    cbr_store_u32(&r->pool_lock, 0, CBR_RELAXED);
     cbr_store_u64(&r->head, base, CBR_RELAXED);
     /* release: opens the ring; every claim reads tail and so acquires all of the above */
     cbr_store_u64(&r->tail, base, CBR_RELEASE);
@@ -317,19 +383,122 @@ CBR_INLINE int cbr_ring_push(cbr_ring *r, const cbr_record *rec)
     return CBR_PUSHED;
 }
 
-/* Position t is claimed but its slot is busy: resolve it through the
- * overflow stack.  Without memory, wait for the slot instead: the one case
- * where "spill" blocks.  If the ring closes while it waits, the record is
- * dropped and counted, and its position abandoned for close() and drain. */
+/* A fresh segment, its stamps reset (which faults in its pages here, not
+ * under the producer that writes the first record), or NULL. */
+CBR_COLD cbr_segment *cbr_segment_new_(void)
+{
+    void *raw = CBR_MALLOC(sizeof(cbr_segment) + CBR_CACHELINE - 1);
+    cbr_segment *seg;
+    uint64_t i;
+    if (raw == NULL)
+        return NULL;
+    seg = (cbr_segment *)(((uintptr_t)raw + CBR_CACHELINE - 1) & ~(uintptr_t)(CBR_CACHELINE - 1));
+    seg->raw = raw;
+    seg->since = CBR_RING_SEGMENT_UNUSED;
+    /* cell i holds positions whose stamp is i + 1 modulo CBR_RING_SEGMENT: i matches none */
+    for (i = 0; i < CBR_RING_SEGMENT; i++)
+        seg->cells[i].seq = (uint32_t)i;
+    return seg;
+}
+
+static inline void cbr_segment_free_(cbr_segment *seg)
+{
+    CBR_FREE(seg->raw);
+}
+
+/* Puts a segment that nobody else holds into the pool. */
+static inline void cbr_ring_pool_give_(cbr_ring *r, cbr_segment *seg)
+{
+    /* relaxed: the CAS validates it */
+    void *top = cbr_load_ptr(&r->pool, CBR_RELAXED);
+    do {
+        seg->next = (cbr_segment *)top;
+        /* release: our writes to the segment happen before its next holder's */
+    } while (!cbr_cas_ptr(&r->pool, &top, seg, CBR_RELEASE, CBR_RELAXED));
+    /* relaxed: a bound on memory kept, not a synchronisation */
+    cbr_fetch_add_u64(&r->pooled, 1, CBR_RELAXED);
+}
+
+/* Producer: a segment from the pool, else a fresh one, else NULL.  One
+ * producer pops at a time: with a single popper the top's next cannot
+ * change under it (pushes only add above it), so a pop never suffers ABA.
+ * A producer that finds the lock taken allocates rather than wait. */
+CBR_COLD cbr_segment *cbr_ring_pool_take_(cbr_ring *r)
+{
+    void *top;
+    /* relaxed: a cheap look before taking the lock */
+    if (cbr_load_ptr(&r->pool, CBR_RELAXED) != NULL
+        /* acquire: the previous popper's pop (and its read of next) happens before ours */
+        && cbr_exchange_u32(&r->pool_lock, 1, CBR_ACQUIRE) == 0) {
+        /* acquire: the pusher's writes to the segment, next included */
+        top = cbr_load_ptr(&r->pool, CBR_ACQUIRE);
+        /* acquire (both): as above, for the segment we pop or a newer top */
+        while (top && !cbr_cas_ptr(&r->pool, &top, ((cbr_segment *)top)->next,
+                                   CBR_ACQUIRE, CBR_ACQUIRE)) {}
+        /* release: our pop happens before the next popper's */
+        cbr_store_u32(&r->pool_lock, 0, CBR_RELEASE);
+        if (top != NULL) {
+            /* relaxed: as in cbr_ring_pool_give_ */
+            cbr_fetch_add_u64(&r->pooled, UINT64_MAX, CBR_RELAXED);  /* minus one */
+            return (cbr_segment *)top;
+        }
+    }
+    return cbr_segment_new_();
+}
+
+/* Producer holding the unresolved position t: the segment of t's block,
+ * installing one if there is none; NULL without memory, or if t is
+ * further past head than the directory reaches. */
+CBR_COLD cbr_segment *cbr_ring_segment_for_(cbr_ring *r, uint64_t t)
+{
+    uint64_t block = t >> CBR_RING_SEGMENT_BITS;
+    void **entry = &r->dir[block & (CBR_RING_DIRECTORY - 1)];
+    cbr_segment *seg, *found;
+    /* acquire: the consumer cleared the entries of every block below head before storing it */
+    uint64_t h = cbr_load_u64(&r->head, CBR_ACQUIRE);
+
+    if (t - h >= (CBR_RING_DIRECTORY - 1) * CBR_RING_SEGMENT)
+        return NULL;
+    /* acquire: the installing producer's writes to the segment's header and stamps */
+    if ((found = (cbr_segment *)cbr_load_ptr(entry, CBR_ACQUIRE)) != NULL)
+        return found;
+    if ((seg = cbr_ring_pool_take_(r)) == NULL)
+        return NULL;
+    /* blocks served rise: the consumer passed the last before it gave the segment back */
+    if (seg->since == CBR_RING_SEGMENT_UNUSED || block - seg->since >= CBR_RING_STAMP_BLOCKS) {
+        uint64_t i;
+        if (seg->since != CBR_RING_SEGMENT_UNUSED)
+            for (i = 0; i < CBR_RING_SEGMENT; i++)
+                seg->cells[i].seq = (uint32_t)i;
+        seg->since = block;
+    }
+    seg->block = block;
+    /* release: publishes the header and stamps; acquire on failure: the winner's */
+    for (;;) {
+        void *expected = NULL;
+        if (cbr_cas_ptr(entry, &expected, seg, CBR_RELEASE, CBR_ACQUIRE))
+            break;
+        if ((found = (cbr_segment *)expected) != NULL) {
+            cbr_ring_pool_give_(r, seg);
+            return found;
+        }
+    }
+    return seg;
+}
+
+/* Position t is claimed but its slot is busy: resolve it in its block's
+ * overflow segment.  Without one (no memory, or a backlog beyond the
+ * directory's reach), wait for the slot instead: the one case where "spill"
+ * blocks.  If the ring closes while it waits, the record is dropped and
+ * counted, and its position abandoned for close() and drain. */
 CBR_COLD int cbr_ring_overflow_(cbr_ring *r, uint64_t t, const cbr_record *rec)
 {
-    cbr_spill_node *node = (cbr_spill_node *)CBR_MALLOC(sizeof *node);
-    cbr_record *slot = &r->slots[t & r->mask];
-    void *top;
+    cbr_record *slot = &r->slots[t & r->mask], *cell;
+    cbr_segment *seg;
     unsigned round = 0;
 
     cbr_ring_wake_(r);
-    if (node == NULL) {
+    if ((seg = cbr_ring_segment_for_(r, t)) == NULL) {
         /* acquire: as in cbr_ring_push */
         while (cbr_load_u32(&slot->seq, CBR_ACQUIRE) != (uint32_t)t) {
             /* relaxed: close() will not drain, so waiting longer cannot help */
@@ -345,18 +514,14 @@ CBR_COLD int cbr_ring_overflow_(cbr_ring *r, uint64_t t, const cbr_record *rec)
         cbr_ring_publish_(slot, t, rec);
         return CBR_PUSHED;
     }
-    node->pos = t;
-    node->rec = *rec;
-    node->rec.seq = 0;
-    node->rec.flags |= CBR_FLAG_SPILLED;
-    /* relaxed: a statistic; before the node resolves t, so close() covers it */
+    cell = &seg->cells[t & (CBR_RING_SEGMENT - 1)];
+    memcpy(cell, rec, offsetof(cbr_record, seq));
+    memcpy(&cell->status, &rec->status, sizeof(cbr_record) - offsetof(cbr_record, status));
+    cell->flags |= CBR_FLAG_SPILLED;
+    /* relaxed: a statistic; before the cell resolves t, so close() covers it */
     cbr_fetch_add_u64(&r->spilled, 1, CBR_RELAXED);
-    /* relaxed: the CAS validates it */
-    top = cbr_load_ptr(&r->spill, CBR_RELAXED);
-    do {
-        node->next = (cbr_spill_node *)top;
-        /* release: publishes the node to the consumer's acquire exchange; resolves t */
-    } while (!cbr_cas_ptr(&r->spill, &top, node, CBR_RELEASE, CBR_RELAXED));
+    /* release: publishes the record to the consumer's acquire load of the stamp; resolves t */
+    cbr_store_u32(&cell->seq, (uint32_t)(t + 1), CBR_RELEASE);
     return CBR_SPILLED;
 }
 
@@ -409,126 +574,51 @@ CBR_COLD int cbr_ring_full_(cbr_ring *r, const cbr_record *rec)
     return result;
 }
 
+/* Consumer: the positions claimed so far past h (at or past head). */
+static inline uint64_t cbr_ring_claimed_from_(cbr_ring *r, uint64_t h, cbr_order order)
+{
+    uint64_t t = cbr_load_u64(&r->tail, order);
+    return ((t & CBR_RING_CLOSED) ? r->end : t) - h;
+}
+
 /* Consumer: the positions claimed so far and not yet drained. */
 static inline uint64_t cbr_ring_claimed_(cbr_ring *r, cbr_order order)
 {
-    uint64_t t = cbr_load_u64(&r->tail, order);
-    return ((t & CBR_RING_CLOSED) ? r->end : t) - r->head;
+    return cbr_ring_claimed_from_(r, r->head, order);
 }
 
-/* Sorts a list of overflow nodes by position: bottom-up merge sort, for
- * the rare list that producers pushed out of order. */
-static inline cbr_spill_node *cbr_ring_sort_nodes_(cbr_spill_node *list)
+/* Consumer: the overflow cell holding position h, or NULL if h is not
+ * (yet) resolved there. */
+static inline cbr_record *cbr_ring_cell_(cbr_ring *r, uint64_t h)
 {
-    size_t width;
-    for (width = 1;; width *= 2) {
-        cbr_spill_node *p = list, *out = NULL, **tailp = &out;
-        size_t merges = 0;
-        while (p) {
-            cbr_spill_node *q = p;
-            size_t psize = 0, qsize = width, i;
-            merges++;
-            for (i = 0; i < width && q; i++) {
-                psize++;
-                q = q->next;
-            }
-            while (psize > 0 || (qsize > 0 && q)) {
-                cbr_spill_node *e;
-                if (psize == 0) { e = q; q = q->next; qsize--; }
-                else if (qsize == 0 || !q || p->pos <= q->pos) { e = p; p = p->next; psize--; }
-                else { e = q; q = q->next; qsize--; }
-                *tailp = e;
-                tailp = &e->next;
-            }
-            p = q;
-        }
-        *tailp = NULL;
-        list = out;
-        if (merges <= 1)
-            return list;
-    }
+    /* acquire: the installing producer's writes to the segment's header and stamps */
+    cbr_segment *seg = (cbr_segment *)cbr_load_ptr(
+        &r->dir[(h >> CBR_RING_SEGMENT_BITS) & (CBR_RING_DIRECTORY - 1)], CBR_ACQUIRE);
+    cbr_record *cell;
+    if (seg == NULL)
+        return NULL;
+    cell = &seg->cells[h & (CBR_RING_SEGMENT - 1)];
+    /* acquire: pairs with the producer's publishing store */
+    return cbr_load_u32(&cell->seq, CBR_ACQUIRE) == (uint32_t)(h + 1) ? cell : NULL;
 }
 
-/* Consumer: merges a sorted, non-empty list (last is its last node) into
- * the backlog.  Appending is the common case. */
-static inline void cbr_ring_merge_backlog_(cbr_ring *r, cbr_spill_node *list, cbr_spill_node *last)
+/* Consumer: every position of `block` has been drained (or abandoned):
+ * clears its entry, before the head store that passes it, and keeps its
+ * segment for reuse, up to pool_max, or frees it. */
+static inline void cbr_ring_pass_block_(cbr_ring *r, uint64_t block)
 {
-    cbr_spill_node *merged = NULL, **tailp = &merged, *a = r->backlog;
-    if (a == NULL) {
-        r->backlog = list;
-        r->backlog_last = last;
+    void **entry = &r->dir[block & (CBR_RING_DIRECTORY - 1)];
+    /* relaxed: an installer resolved a position of the block, which we acquired */
+    cbr_segment *seg = (cbr_segment *)cbr_load_ptr(entry, CBR_RELAXED);
+    if (seg == NULL)
         return;
-    }
-    if (r->backlog_last->pos < list->pos) {
-        r->backlog_last->next = list;
-        r->backlog_last = last;
-        return;
-    }
-    while (a && list) {
-        if (a->pos <= list->pos) { *tailp = a; a = a->next; }
-        else { *tailp = list; list = list->next; }
-        tailp = &(*tailp)->next;
-    }
-    *tailp = a ? a : list;
-    r->backlog = merged;
-    for (last = *tailp; last->next; last = last->next) {}
-    r->backlog_last = last;
-}
-
-/* Consumer: moves the overflow stack into the backlog, keeping it sorted
- * by position.  The stack is newest first, so reversing it usually sorts
- * it, and its positions usually follow the backlog's: the common case is
- * linear in what was taken.  Returns 1 if anything was taken. */
-static inline int cbr_ring_take_spill_(cbr_ring *r)
-{
-    cbr_spill_node *top, *list = NULL, *last, *n, **bucket;
-    uint64_t lo = UINT64_MAX, hi = 0, count = 0, i;
-    int sorted = 1;
-
-    /* relaxed: a cheap look before the exchange */
-    if (cbr_load_ptr(&r->spill, CBR_RELAXED) == NULL)
-        return 0;
-    /* acquire: the nodes' contents, released by their producers' CAS */
-    top = (cbr_spill_node *)cbr_exchange_ptr(&r->spill, NULL, CBR_ACQUIRE);
-    last = top;
-    while (top) {
-        n = top->next;
-        if (list && top->pos > list->pos)
-            sorted = 0;
-        lo = top->pos < lo ? top->pos : lo;
-        hi = top->pos > hi ? top->pos : hi;
-        count++;
-        top->next = list;
-        list = top;
-        top = n;
-    }
-    if (!sorted) {
-        /* Positions are unique and, with several producers, only locally out
-         * of order over a span not much wider than the list: placing each
-         * node by position is linear, where a merge sort of millions of
-         * nodes takes seconds of pointer chasing. */
-        bucket = hi - lo < 8 * count + 4096
-            ? (cbr_spill_node **)calloc((size_t)(hi - lo + 1), sizeof *bucket) : NULL;
-        if (bucket) {
-            for (n = list; n; n = n->next)
-                bucket[n->pos - lo] = n;
-            list = last = NULL;
-            for (i = hi - lo + 1; i-- > 0; ) {
-                if ((n = bucket[i]) == NULL)
-                    continue;
-                if (last == NULL)
-                    last = n;
-                n->next = list;
-                list = n;
-            }
-            free(bucket);
-        } else {
-            list = cbr_ring_sort_nodes_(list);
-            for (last = list; last->next; last = last->next) {}
-        }
-    }
-    cbr_ring_merge_backlog_(r, list, last);
-    return 1;
+    /* relaxed: the release store of head that passes the block publishes it */
+    cbr_store_ptr(entry, NULL, CBR_RELAXED);
+    /* relaxed: a bound on memory kept, not a synchronisation */
+    if (cbr_load_u64(&r->pooled, CBR_RELAXED) < r->pool_max)
+        cbr_ring_pool_give_(r, seg);
+    else
+        cbr_segment_free_(seg);
 }
 
 /* Consumer: copies up to max records, in position order, into out and
@@ -536,43 +626,45 @@ static inline int cbr_ring_take_spill_(cbr_ring *r)
  * it but not yet written it. */
 static inline size_t cbr_ring_drain(cbr_ring *r, cbr_record *out, size_t max)
 {
-    uint64_t h = r->head, cap = r->mask + 1;
+    uint64_t h = r->head, start = h, cap = r->mask + 1;
     size_t n = 0;
-    /* relaxed: a statistic */
-    uint64_t waiting = cbr_ring_claimed_(r, CBR_RELAXED);
 
-    if (waiting > r->high_water)
-        /* relaxed: a statistic that stats may read from another thread */
-        cbr_store_u64(&r->high_water, waiting, CBR_RELAXED);
     while (n < max) {
-        cbr_record *slot = &r->slots[h & r->mask];
+        cbr_record *slot = &r->slots[h & r->mask], *cell;
         /* acquire: pairs with the producer's publishing store */
         if (cbr_load_u32(&slot->seq, CBR_ACQUIRE) == (uint32_t)(h + 1)) {
             memcpy(&out[n], slot, sizeof *slot);
+        } else if ((cell = cbr_ring_cell_(r, h)) != NULL) {
+            memcpy(&out[n], cell, sizeof *cell);
+            out[n].seq = 0;  /* record.h: an overflowed record carries no ring position */
+        } else if (r->quiescent && h < r->end) {
+            /* after close, an unresolved position was abandoned (counted as dropped) */
+            if ((++h & (CBR_RING_SEGMENT - 1)) == 0)
+                cbr_ring_pass_block_(r, (h >> CBR_RING_SEGMENT_BITS) - 1);
+            continue;
         } else {
-            cbr_spill_node *node = r->backlog;
-            if ((node == NULL || node->pos != h) && cbr_ring_take_spill_(r))
-                node = r->backlog;
-            if (node == NULL || node->pos != h) {
-                /* after close, an unresolved position was abandoned (counted as dropped) */
-                if (r->quiescent && h < r->end) {
-                    h++;
-                    continue;
-                }
-                break;
-            }
-            out[n] = node->rec;
-            if ((r->backlog = node->next) == NULL)
-                r->backlog_last = NULL;
-            CBR_FREE(node);
+            break;
         }
         /* release: our read of the slot happens before the next lap's producer writes it */
         cbr_store_u32(&slot->seq, (uint32_t)(h + cap), CBR_RELEASE);
-        h++;
         n++;
+        if ((++h & (CBR_RING_SEGMENT - 1)) == 0)
+            cbr_ring_pass_block_(r, (h >> CBR_RING_SEGMENT_BITS) - 1);
+    }
+    /* What waited is known without reading the producers' line when the
+     * drain ran dry (n, and those still being written); only a full batch
+     * reads tail, to see how far the backlog goes. */
+    {
+        uint64_t waiting = n;
+        if (n == max)
+            /* relaxed: a statistic */
+            waiting = h - start + cbr_ring_claimed_from_(r, h, CBR_RELAXED);
+        if (waiting > r->high_water)
+            /* relaxed: a statistic that stats may read from another thread */
+            cbr_store_u64(&r->high_water, waiting, CBR_RELAXED);
     }
     if (h != r->head) {
-        /* release: for claimers that check room against head */
+        /* release: for claimers that check room against head, and installers of segments */
         cbr_store_u64(&r->head, h, CBR_RELEASE);
         /* relaxed: a statistic that stats may read from another thread */
         cbr_store_u64(&r->drained, r->drained + n, CBR_RELAXED);
@@ -588,21 +680,20 @@ static inline int cbr_ring_ready(cbr_ring *r)
     for (;;) {
         uint64_t h = r->head;
         /* acquire: pairs with the producer's publishing store */
-        if (cbr_load_u32(&r->slots[h & r->mask].seq, CBR_ACQUIRE) == (uint32_t)(h + 1))
-            return 1;
-        if (r->backlog == NULL || r->backlog->pos != h)
-            cbr_ring_take_spill_(r);
-        if (r->backlog != NULL && r->backlog->pos == h)
+        if (cbr_load_u32(&r->slots[h & r->mask].seq, CBR_ACQUIRE) == (uint32_t)(h + 1)
+            || cbr_ring_cell_(r, h) != NULL)
             return 1;
         if (!(r->quiescent && h < r->end))
             return 0;
+        if (((h + 1) & (CBR_RING_SEGMENT - 1)) == 0)
+            cbr_ring_pass_block_(r, h >> CBR_RING_SEGMENT_BITS);
         /* release: as in drain; nothing was read from the abandoned position */
         cbr_store_u64(&r->head, h + 1, CBR_RELEASE);
     }
 }
 
-/* Consumer: a position has been claimed and not drained, or a producer
- * has work on the overflow stack.  What a sleeper must check. */
+/* Consumer: a position has been claimed and not drained.  What a sleeper
+ * must check. */
 static inline int cbr_ring_pending(cbr_ring *r)
 {
     /* seq_cst: after the consumer's seq_cst store of waiting, pairs with the producers' claim (Dekker) */
@@ -617,28 +708,41 @@ static inline uint64_t cbr_ring_size_hint(cbr_ring *r)
     return cbr_ring_claimed_(r, CBR_RELAXED);
 }
 
-/* Consumer: how many positions in [head, end) are resolved, in their
- * slot or on the overflow stack (which it moves into the backlog). */
-static inline uint64_t cbr_ring_resolved_(cbr_ring *r, uint64_t end)
+/* Consumer: position p (at or past head) is resolved, in its slot or its
+ * overflow cell.  A slot cannot hold a position a lap or more past head. */
+static inline int cbr_ring_resolved_at_(cbr_ring *r, uint64_t p)
+{
+    return (p - r->head <= r->mask
+            /* acquire: the producer's writes to the slot happen before */
+            && cbr_load_u32(&r->slots[p & r->mask].seq, CBR_ACQUIRE) == (uint32_t)(p + 1))
+        || cbr_ring_cell_(r, p) != NULL;
+}
+
+/* Consumer: how many positions in [*from, end) are resolved.  Moves *from
+ * past those that lead, so that a caller polling for the rest looks only
+ * from the first that was not. */
+static inline uint64_t cbr_ring_resolved_(cbr_ring *r, uint64_t *from, uint64_t end)
 {
     uint64_t p, resolved = 0;
-    cbr_spill_node *node;
-    for (p = r->head; p < end; p++)
-        /* acquire: the producer's writes to the slot happen before */
-        resolved += cbr_load_u32(&r->slots[p & r->mask].seq, CBR_ACQUIRE) == (uint32_t)(p + 1);
-    cbr_ring_take_spill_(r);
-    for (node = r->backlog; node && node->pos < end; node = node->next)
-        resolved++;
+    int leading = 1;
+    for (p = *from; p < end; p++) {
+        if (!cbr_ring_resolved_at_(r, p))
+            leading = 0;
+        else if (leading)
+            *from = p + 1;
+        else
+            resolved++;
+    }
     return resolved;
 }
 
 /* Consumer: refuses further pushes, then waits until every position
- * claimed before is resolved, in its slot or on the overflow stack: a
+ * claimed before is resolved, in its slot or its overflow cell: a
  * producer's last access to ring memory is what resolves its position.
  * What was pushed stays drainable.  Idempotent. */
 static inline void cbr_ring_close(cbr_ring *r)
 {
-    uint64_t t;
+    uint64_t t, from = r->head;
     unsigned round = 0;
 
     /* seq_cst: before our load of deciding below (Dekker, see cbr_ring_full_); tail's
@@ -650,8 +754,12 @@ static inline void cbr_ring_close(cbr_ring *r)
     /* release: stats, on any thread, waits for it once it sees the ring closed */
     cbr_store_u64(&r->end, t, CBR_RELEASE);
     /* acquire: an abandoning producer's last access to ring memory happens before */
-    while (cbr_ring_resolved_(r, t) + cbr_load_u64(&r->abandoned, CBR_ACQUIRE) != t - r->head)
+    for (;;) {
+        uint64_t later = cbr_ring_resolved_(r, &from, t);
+        if ((from - r->head) + later + cbr_load_u64(&r->abandoned, CBR_ACQUIRE) == t - r->head)
+            break;
         cbr_backoff(round < 64 ? round++ : round);
+    }
     /* seq_cst: after closing tail (Dekker); acquire: the deciders' counts happen before */
     while ((int32_t)cbr_load_u32(&r->deciding, CBR_SEQ_CST) > 0)
         cbr_backoff(round < 64 ? round++ : round);
@@ -680,8 +788,9 @@ static inline void cbr_ring_close_in_child(cbr_ring *r)
                 end = t & ~CBR_RING_CLOSED;
         }
         cbr_store_u64(&r->end, end, CBR_RELAXED);
+        uint64_t from = r->head, later = cbr_ring_resolved_(r, &from, end);
         /* nothing was skipped before quiescent, so every abandoned position is in [head, end) */
-        cbr_store_u64(&r->abandoned, end - r->head - cbr_ring_resolved_(r, end), CBR_RELAXED);
+        cbr_store_u64(&r->abandoned, end - from - later, CBR_RELAXED);
         cbr_store_u32(&r->deciding, 0, CBR_RELAXED);
         r->quiescent = 1;
     }
@@ -698,14 +807,28 @@ static inline int cbr_ring_closed(const cbr_ring *r)
  * after cbr_ring_close(). */
 static inline void cbr_ring_destroy(cbr_ring *r)
 {
-    cbr_spill_node *n;
-    cbr_ring_take_spill_(r);
-    for (n = r->backlog; n; ) {
-        cbr_spill_node *next = n->next;
-        CBR_FREE(n);
-        n = next;
+    /* relaxed (all): close() has waited for every producer that could touch them */
+    uint64_t end = cbr_load_u64(&r->tail, CBR_RELAXED) & ~CBR_RING_CLOSED, b;
+    void *seg;
+    if (r->dir != NULL) {
+        /* entries below head's block were cleared as the consumer passed them */
+        for (b = r->head >> CBR_RING_SEGMENT_BITS;
+             b <= (end >> CBR_RING_SEGMENT_BITS) && b - (r->head >> CBR_RING_SEGMENT_BITS) < CBR_RING_DIRECTORY;
+             b++) {
+            void **entry = &r->dir[b & (CBR_RING_DIRECTORY - 1)];
+            if ((seg = cbr_load_ptr(entry, CBR_RELAXED)) != NULL) {
+                cbr_store_ptr(entry, NULL, CBR_RELAXED);
+                cbr_segment_free_((cbr_segment *)seg);
+            }
+        }
+        free(r->dir);
+        r->dir = NULL;
     }
-    r->backlog = r->backlog_last = NULL;
+    while ((seg = cbr_load_ptr(&r->pool, CBR_RELAXED)) != NULL) {
+        cbr_store_ptr(&r->pool, ((cbr_segment *)seg)->next, CBR_RELAXED);
+        cbr_segment_free_((cbr_segment *)seg);
+    }
+    cbr_store_u64(&r->pooled, 0, CBR_RELAXED);
     free(r->slots);
     r->slots = NULL;
     cbr_wakeup_close(&r->wake);
