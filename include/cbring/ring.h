@@ -81,8 +81,11 @@
 #define CBR_RING_SEGMENT_BITS 10
 #define CBR_RING_SEGMENT (UINT64_C(1) << CBR_RING_SEGMENT_BITS)
 /* Directory entries: 512 KiB of address space per ring, whose pages are
- * faulted in only as a backlog reaches them (8 bytes per 1024 records). */
-#define CBR_RING_DIRECTORY_BITS 16
+ * faulted in only as a backlog reaches them (8 bytes per 1024 records).
+ * A test may shrink it to reach its limit. */
+#ifndef CBR_RING_DIRECTORY_BITS
+#  define CBR_RING_DIRECTORY_BITS 16
+#endif
 #define CBR_RING_DIRECTORY (UINT64_C(1) << CBR_RING_DIRECTORY_BITS)
 /* A cell's stamp is its position + 1 modulo 2**32, so a stamp left by a
  * segment's earlier use could match again this many blocks later: a
@@ -120,6 +123,8 @@ typedef struct cbr_segment {
 
 CBR_STATIC_ASSERT(offsetof(cbr_segment, cells) == CBR_CACHELINE, "a segment's header is one line");
 CBR_STATIC_ASSERT(CBR_RING_SEGMENT_BITS < 32, "a cell's stamp tells its positions apart");
+CBR_STATIC_ASSERT(CBR_RING_DIRECTORY_BITS >= 2 && CBR_RING_DIRECTORY_BITS + CBR_RING_SEGMENT_BITS < 40,
+                  "the directory reaches past one block, and its reach fits a position's difference");
 
 typedef struct cbr_ring_stats {
     uint64_t pushed;      /* accepted: into the ring or an overflow segment */

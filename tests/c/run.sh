@@ -33,4 +33,18 @@ gcc "${warn[@]}" -O1 -g -I"$inc" "$here/ring_stress.c" -o "$out/ring_stress_vg" 
 valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
     "$out/ring_stress_vg" $((n / 50))
 
+echo "== overflow segments: gcc -O2, clang, ThreadSanitizer, ASan + UBSan, valgrind"
+src="$here/overflow_stress.c"
+gcc "${warn[@]}" -O2 -g -I"$inc" "$src" -o "$out/overflow_stress" -lpthread
+"$out/overflow_stress" "$n"
+clang "${warn[@]}" -O2 -I"$inc" -c "$src" -o "$out/overflow_stress_clang.o"
+clang "${warn[@]}" -O1 -g -fsanitize=thread -I"$inc" "$src" -o "$out/overflow_stress_tsan" -lpthread
+TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$out/overflow_stress_tsan" $((n / 4))
+clang "${warn[@]}" -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+    -I"$inc" "$src" -o "$out/overflow_stress_asan" -lpthread
+ASAN_OPTIONS="detect_leaks=1 halt_on_error=1" "$out/overflow_stress_asan" $((n / 4))
+gcc "${warn[@]}" -O1 -g -I"$inc" "$src" -o "$out/overflow_stress_vg" -lpthread
+valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+    --fair-sched=yes "$out/overflow_stress_vg" $((n / 50))
+
 echo "tests/c: all builds clean and all runs passed"
