@@ -78,7 +78,8 @@ def _import_from(path, name):
     raise ImportError(f"{name} was not built in {path}")
 
 
-_CFFI_SOURCE = """
+_ASYNC_RESULT_DECL = "typedef struct { uintptr_t dwResult; uint32_t dwError; } INTERNET_ASYNC_RESULT;"
+_CFFI_SOURCE = _ASYNC_RESULT_DECL + """
     static void cbring_bench_on_status(void *, uintptr_t, uint32_t, void *, uint32_t);
     static uintptr_t cbring_bench_address(void) { return (uintptr_t)&cbring_bench_on_status; }
 """
@@ -87,7 +88,7 @@ _CFFI_SOURCE = """
 def _build_cffi_api(build_dir):
     import cffi
     ffi = cffi.FFI()
-    ffi.cdef("""
+    ffi.cdef(_ASYNC_RESULT_DECL + """
         extern "Python" void cbring_bench_on_status(void *, uintptr_t, uint32_t, void *, uint32_t);
         uintptr_t cbring_bench_address(void);
     """)
