@@ -6,11 +6,13 @@ and every run counts that each event arrived; a run that loses one fails.
 
 Families (each a question; bench/ holds one pytest-benchmark file per family):
 
-  e2e      end-to-end events/s, native threads -> Python, 1 and 2 producers:
-           cbring drain() into StatusEvent objects, Batch through the buffer
-           protocol, drain_into() a preallocated buffer, a C consumer (the
-           floor), against ctypes / cffi callbacks, a per-event GIL C
-           extension shaped like pywin32's, and queue.SimpleQueue under the GIL
+  e2e      end-to-end events/s, native threads -> Python, 1 and 2 producers.
+           Python objects: every row builds and keeps the five-field tuple
+           (handle, context, status, result, error) per event: Batch.tuples,
+           a StatusEvent loop, ctypes / cffi callbacks, a per-event GIL C
+           extension shaped like pywin32's, queue.SimpleQueue under the GIL.
+           Zero-copy: drain_into() a buffer, numpy views of a Batch, against
+           the same ring drained in C (the floor)
   cost     the producer's cost: ns per status-callback call (median, p99,
            p99.9), main thread idle and busy in pure-Python work
   wakeup   push -> wait() returning and -> an asyncio reader callback, and
@@ -21,8 +23,11 @@ Layout: _harness.py (run sizes, the every-event check, rounds, summaries,
 table helpers) and _peers.py (building the compiled peers) are shared; each
 family is one module exposing NAME, cases(peers) -> [(name, description,
 fn or None)], render(results, write) and targets(results, Targets).  To add
-a family, write such a module and list it in _FAMILY_MODULES below; the
-command and bench/conftest.py pick it up by name.
+a family: write such a module (fn() returns a dict with at least "events"
+and "seconds", and raises _harness.LostEvents when an event is missing), list
+it in _FAMILY_MODULES below, and add bench/test_<family>.py with one
+function per case calling case("<family>", "<case name>"); the command,
+its --json output and bench/conftest.py's table pick it up by name.
 
 Peers that need compiling (the per-event GIL extension, cffi def_extern, the
 C rings) are built from bench/peers/ when a source checkout and a compiler
