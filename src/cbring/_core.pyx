@@ -206,16 +206,18 @@ from libc.string cimport memcmp
 cdef extern from "Python.h":
     void PyObject_GC_UnTrack(void *op)
 
-# StatusEvent.status without a dict lookup: the member for each code
-# wininet.h names, indexed by code (every named code is below this bound).
-cdef PyObject *_status_members[512]
+# StatusEvent.status without building an int and hashing it: the member for
+# each code below _STATUS_TABLE that wininet.h names (all of them, today).
+cdef enum:
+    _STATUS_TABLE = 512
+cdef PyObject *_status_members[_STATUS_TABLE]
 cdef tuple _status_member_refs = tuple(InternetStatus)  # keeps the table's members alive
 
 
 cdef void _init_status_members():
     cdef object m
     for m in _status_member_refs:
-        if 0 <= m < 512:
+        if 0 <= m < _STATUS_TABLE:
             _status_members[<int>m] = <PyObject *>m
 
 
@@ -223,9 +225,11 @@ _init_status_members()
 
 
 cdef inline object _status_of(uint32_t code):
-    if code < 512 and _status_members[code] != NULL:
-        return <object>_status_members[code]
-    return code
+    if code < _STATUS_TABLE:
+        if _status_members[code] != NULL:
+            return <object>_status_members[code]
+        return code
+    return _status_by_value.get(code, code)
 
 
 # The order of StatusEvent.FIELDS, and of Batch.tuples() without arguments.
