@@ -1,41 +1,29 @@
 """End-to-end events/s, native producer threads -> Python, 1 and 2 producers.
 
-Every variant is fed by cbring._testing.Producers calling a C function
-pointer: a Ring's status_callback, a ctypes or cffi callback, or the
-pywin32-shaped extension's.  cbring rows use overflow="block" (a bounded
-hand-off: producers wait for room) except "spill", the default policy.
-"shards" feeds one Ring per producer thread (what opt-in per-producer
-shards would give, without order across producers).  "C consumer" drains
-the same ring from C: the floor the Python paths are
-held to.  Each run checks that every event arrived."""
+The same cases as ``python -m cbring bench e2e`` (cbring._bench.e2e, whose
+docstring says what each row does).  Python-object rows build and keep the
+five-field tuple (handle, context, status, result, error) per event:
+Batch.tuples, the StatusEvent loop and every per-event peer (cffi, ctypes,
+the pywin32-shaped extension, SimpleQueue).  Zero-copy rows make no
+per-event object and are compared with the C consumer.  "spill" rows use
+the Ring's default overflow policy, the others overflow="block".  Each run
+checks that every event arrived."""
 
 
-def test_e2e_1p_cbring_drain_into(case):
-    case("e2e", "cbring drain_into, 1p")
+def test_e2e_1p_batch_tuples(case):
+    case("e2e", "Batch.tuples, 1p")
 
 
-def test_e2e_1p_cbring_buffer(case):
-    case("e2e", "cbring buffer, 1p")
+def test_e2e_1p_batch_tuples_spill(case):
+    case("e2e", "Batch.tuples spill, 1p")
 
 
-def test_e2e_1p_cbring_statusevent(case):
-    case("e2e", "cbring StatusEvent, 1p")
+def test_e2e_1p_statusevent_loop(case):
+    case("e2e", "StatusEvent loop, 1p")
 
 
-def test_e2e_1p_cbring_drain_into_spill(case):
-    case("e2e", "cbring drain_into spill, 1p")
-
-
-def test_e2e_1p_c_consumer(case):
-    case("e2e", "C consumer, 1p")
-
-
-def test_e2e_1p_ctypes(case):
-    case("e2e", "ctypes, 1p")
-
-
-def test_e2e_1p_ctypes_kept_tstate(case):
-    case("e2e", "ctypes kept tstate, 1p")
+def test_e2e_1p_statusevent_status_code(case):
+    case("e2e", "StatusEvent status_code, 1p")
 
 
 def test_e2e_1p_cffi_callback(case):
@@ -46,6 +34,14 @@ def test_e2e_1p_cffi_def_extern(case):
     case("e2e", "cffi def_extern, 1p")
 
 
+def test_e2e_1p_ctypes(case):
+    case("e2e", "ctypes, 1p")
+
+
+def test_e2e_1p_ctypes_kept_tstate(case):
+    case("e2e", "ctypes kept tstate, 1p")
+
+
 def test_e2e_1p_pywin32_shaped(case):
     case("e2e", "pywin32-shaped, 1p")
 
@@ -54,36 +50,36 @@ def test_e2e_1p_simplequeue(case):
     case("e2e", "SimpleQueue, 1p")
 
 
-def test_e2e_2p_cbring_drain_into(case):
-    case("e2e", "cbring drain_into, 2p")
+def test_e2e_1p_zero_copy_drain_into(case):
+    case("e2e", "zero-copy drain_into, 1p")
 
 
-def test_e2e_2p_cbring_buffer(case):
-    case("e2e", "cbring buffer, 2p")
+def test_e2e_1p_zero_copy_drain_into_spill(case):
+    case("e2e", "zero-copy drain_into spill, 1p")
 
 
-def test_e2e_2p_cbring_statusevent(case):
-    case("e2e", "cbring StatusEvent, 2p")
+def test_e2e_1p_zero_copy_buffer(case):
+    case("e2e", "zero-copy buffer, 1p")
 
 
-def test_e2e_2p_cbring_drain_into_spill(case):
-    case("e2e", "cbring drain_into spill, 2p")
+def test_e2e_1p_c_consumer(case):
+    case("e2e", "C consumer, 1p")
 
 
-def test_e2e_2p_cbring_shards(case):
-    case("e2e", "cbring shards, 2p")
+def test_e2e_2p_batch_tuples(case):
+    case("e2e", "Batch.tuples, 2p")
 
 
-def test_e2e_2p_c_consumer(case):
-    case("e2e", "C consumer, 2p")
+def test_e2e_2p_batch_tuples_spill(case):
+    case("e2e", "Batch.tuples spill, 2p")
 
 
-def test_e2e_2p_ctypes(case):
-    case("e2e", "ctypes, 2p")
+def test_e2e_2p_statusevent_loop(case):
+    case("e2e", "StatusEvent loop, 2p")
 
 
-def test_e2e_2p_ctypes_kept_tstate(case):
-    case("e2e", "ctypes kept tstate, 2p")
+def test_e2e_2p_statusevent_status_code(case):
+    case("e2e", "StatusEvent status_code, 2p")
 
 
 def test_e2e_2p_cffi_callback(case):
@@ -94,9 +90,37 @@ def test_e2e_2p_cffi_def_extern(case):
     case("e2e", "cffi def_extern, 2p")
 
 
+def test_e2e_2p_ctypes(case):
+    case("e2e", "ctypes, 2p")
+
+
+def test_e2e_2p_ctypes_kept_tstate(case):
+    case("e2e", "ctypes kept tstate, 2p")
+
+
 def test_e2e_2p_pywin32_shaped(case):
     case("e2e", "pywin32-shaped, 2p")
 
 
 def test_e2e_2p_simplequeue(case):
     case("e2e", "SimpleQueue, 2p")
+
+
+def test_e2e_2p_zero_copy_drain_into(case):
+    case("e2e", "zero-copy drain_into, 2p")
+
+
+def test_e2e_2p_zero_copy_drain_into_spill(case):
+    case("e2e", "zero-copy drain_into spill, 2p")
+
+
+def test_e2e_2p_zero_copy_buffer(case):
+    case("e2e", "zero-copy buffer, 2p")
+
+
+def test_e2e_2p_zero_copy_shards(case):
+    case("e2e", "zero-copy shards, 2p")
+
+
+def test_e2e_2p_c_consumer(case):
+    case("e2e", "C consumer, 2p")

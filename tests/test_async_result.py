@@ -1,6 +1,8 @@
 """AsyncResult: WinINet's INTERNET_ASYNC_RESULT in its native layout."""
 
+import copy
 import ctypes
+import pickle
 import struct
 
 import pytest
@@ -55,11 +57,17 @@ def test_from_bytes_of_the_wrong_size_raises_value_error_with_the_sizes(size):
         AsyncResult.from_bytes(bytes(size))
 
 
-def test_fields_are_settable_within_their_c_ranges():
-    r = AsyncResult()
-    r.dwResult = DWORD_PTR_MAX
-    r.dwError = 2**32 - 1
+def test_fields_take_their_whole_c_ranges():
+    r = AsyncResult(DWORD_PTR_MAX, 2**32 - 1)
     assert (r.dwResult, r.dwError) == (DWORD_PTR_MAX, 2**32 - 1)
+
+
+def test_fields_are_read_only_an_async_result_is_a_value():
+    r = AsyncResult(1, 2)
+    for field in ("dwResult", "dwError"):
+        with pytest.raises(AttributeError):
+            setattr(r, field, 5)
+    assert (r.dwResult, r.dwError) == (1, 2)
 
 
 @pytest.mark.parametrize("field, value", [("dwResult", -1), ("dwResult", DWORD_PTR_MAX + 1),
@@ -67,10 +75,6 @@ def test_fields_are_settable_within_their_c_ranges():
 def test_fields_out_of_range_raise_value_error_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         AsyncResult(**{field: value})
-    r = AsyncResult()
-    with pytest.raises(ValueError, match=field):
-        setattr(r, field, value)
-    assert getattr(r, field) == 0
 
 
 @pytest.mark.parametrize("field, value", [("dwResult", 1.0), ("dwResult", "1"), ("dwError", None)])
@@ -89,3 +93,11 @@ def test_equality_compares_both_fields_and_nothing_else():
 
 def test_repr_shows_both_fields():
     assert repr(AsyncResult(5, 12002)) == "AsyncResult(dwResult=5, dwError=12002)"
+
+
+@given(st.integers(0, DWORD_PTR_MAX), st.integers(0, 2**32 - 1))
+def test_pickle_and_copy_give_an_equal_value(result, error):
+    r = AsyncResult(result, error)
+    for back in (pickle.loads(pickle.dumps(r)), copy.copy(r), copy.deepcopy(r)):
+        assert back == r and hash(back) == hash(r)
+        assert type(back) is AsyncResult

@@ -1,8 +1,10 @@
 """Ring.drain() and the Batch it returns: a sequence of StatusEvents and a
 read-only buffer of 64-byte records."""
 
+import copy
 import ctypes
 import gc
+import pickle
 import struct
 import sys
 
@@ -97,11 +99,54 @@ def test_indexing_with_a_non_integer_raises_type_error(five, index):
         five.drain()[index]
 
 
-def test_slicing_gives_a_list_of_events(five):
+def test_slicing_gives_a_batch_of_those_events(five):
     batch = five.drain()
-    assert [e.context for e in batch[1:4]] == [1, 2, 3]
+    part = batch[1:4]
+    assert isinstance(part, cbring.Batch)
+    assert [e.context for e in part] == [1, 2, 3]
     assert [e.context for e in batch[::-2]] == [4, 2, 0]
-    assert batch[10:] == []
+    assert list(batch[1:4]) == list(batch)[1:4]
+    assert len(batch[10:]) == 0 and isinstance(batch[10:], cbring.Batch)
+
+
+def test_a_slice_is_a_batch_with_its_own_records(five, record_dtype):
+    batch = five.drain()
+    part = batch[::2]
+    del batch
+    gc.collect()
+    a = np.asarray(part)
+    assert a.dtype == record_dtype
+    assert a["context"].tolist() == [0, 2, 4]
+    assert memoryview(part).nbytes == 3 * cbring.EVENT_SIZE
+
+
+def test_events_from_the_same_record_are_equal_and_hash_alike(five):
+    batch = five.drain()
+    assert batch[0] == batch[0]
+    assert hash(batch[0]) == hash(batch[0])
+    assert batch[0] != batch[1]
+    assert batch[0] != (batch[0].handle, batch[0].context)
+    assert len(set(batch) | set(batch)) == 5
+
+
+def test_copy_of_a_batch_is_the_batch_itself_it_is_immutable(five):
+    batch = five.drain()
+    assert copy.copy(batch) is batch
+    assert copy.deepcopy(batch) is batch
+
+
+def test_a_batch_pickles_as_its_records(five):
+    batch = five.drain()
+    back = pickle.loads(pickle.dumps(batch))
+    assert isinstance(back, cbring.Batch)
+    assert list(back) == list(batch)
+    assert bytes(memoryview(back)) == bytes(memoryview(batch))
+
+
+def test_event_dtype_is_what_numpy_reads_from_a_batch(five, record_dtype):
+    assert cbring.EVENT_DTYPE == record_dtype
+    assert np.asarray(five.drain()).dtype == cbring.EVENT_DTYPE
+    assert cbring.EVENT_DTYPE.itemsize == cbring.EVENT_SIZE
 
 
 def test_iterating_twice_gives_the_same_events(five):
@@ -237,3 +282,25 @@ def test_statusevents_agree_with_the_numpy_view(five):
         assert event.info == record["result"]
         assert event.seq == record["seq"]
         assert event.flags == record["flags"]
+
+
+def test_importing_cbring_does_not_import_numpy_and_event_dtype_needs_it(run_python):
+    r = run_python("""
+        import sys
+
+        class NoNumpy:
+            def find_spec(self, name, path=None, target=None):
+                if name == "numpy" or name.startswith("numpy."):
+                    raise ImportError("numpy is blocked for this test")
+
+        import cbring
+        assert "numpy" not in sys.modules, "import cbring imported numpy"
+        sys.meta_path.insert(0, NoNumpy())  # as if numpy were not installed
+        assert not hasattr(cbring, "EVENT_DTYPE")
+        try:
+            cbring.EVENT_DTYPE
+        except AttributeError as e:
+            print(e)
+    """)
+    assert r.returncode == 0, r.stderr
+    assert "EVENT_DTYPE needs numpy" in r.stdout

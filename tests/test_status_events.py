@@ -4,13 +4,15 @@ lpvStatusInformation is read only as far as dwStatusInformationLength
 allows, never through NULL; what could not be read is recorded in flags.
 """
 
+import copy
+import pickle
 import struct
 import sys
 
 import pytest
 
 import cbring
-from cbring import AsyncResult, InternetStatus
+from cbring import AsyncResult, InternetStatus, StatusEvent
 
 TRUNCATED, NULL_INFO, SHORT_INFO, SPILLED = 1, 2, 4, 8
 
@@ -207,3 +209,64 @@ def test_repr_of_an_event_with_nothing_read_shows_no_payload(ring, push):
     push(ring, 31, None, length=4, handle=2, context=0)
     assert repr(only_event(ring)) == (
         "StatusEvent(status=<InternetStatus.REQUEST_SENT: 31>, handle=0x2, context=0)")
+
+
+def test_status_is_the_same_internet_status_member_on_every_read(ring, push):
+    push(ring, 100, bytes(AsyncResult(1, 0)))
+    push(ring, 100, bytes(AsyncResult(1, 0)))
+    a, b = ring.drain()
+    assert a.status is b.status is InternetStatus.REQUEST_COMPLETE
+
+
+@pytest.mark.parametrize("status", [100, 31, 9999, 2**32 - 1])
+def test_status_code_is_the_status_as_a_plain_int(ring, push, status):
+    push(ring, status, dword(1))
+    event = only_event(ring)
+    assert type(event.status_code) is int
+    assert event.status_code == event.status == status
+
+
+def _events_of_every_kind(make_ring, push):
+    ring = make_ring(4, "spill")
+    push(ring, 100, bytes(AsyncResult(7, 12002)), handle=2**64 - 1, context=2**63)
+    push(ring, 10, b"downloads.example.test\0", context=1)   # truncated
+    push(ring, 11, b"\x7f\x00\x00\x01", context=2)            # bytes
+    push(ring, 31, None, length=4, context=3)                 # NULL
+    push(ring, 41, dword(9), length=2, context=4)             # short, and spilled
+    push(ring, 70, (5).to_bytes(8, sys.byteorder), context=5)
+    return list(ring.drain())
+
+
+def test_events_are_values_equal_only_to_an_event_of_the_same_record(make_ring, push):
+    events = _events_of_every_kind(make_ring, push)
+    again = list(events)
+    for i, e in enumerate(events):
+        assert e == again[i] and hash(e) == hash(again[i])
+        assert all(e != other for other in events[:i] + events[i + 1:])
+        assert e != e.context and not (e == (e.handle, e.context))
+
+
+def test_pickle_and_copy_of_an_event_give_an_equal_event_of_every_kind(make_ring, push):
+    for e in _events_of_every_kind(make_ring, push):
+        back = pickle.loads(pickle.dumps(e))
+        assert back == e and hash(back) == hash(e)
+        assert [getattr(back, f) for f in StatusEvent.FIELDS] == [getattr(e, f) for f in StatusEvent.FIELDS]
+        assert copy.copy(e) is e and copy.deepcopy(e) is e
+
+
+def test_events_pickle_to_their_64_byte_record_and_back_only_from_one(make_ring, push):
+    e = _events_of_every_kind(make_ring, push)[0]
+    func, (record,) = e.__reduce__()
+    assert len(record) == cbring.EVENT_SIZE
+    assert func(record) == e
+    with pytest.raises(ValueError, match="64-byte records, got 63 bytes"):
+        func(record[:63])
+
+
+def test_an_event_is_its_record_and_nothing_more(ring, push):
+    push(ring, 31, dword(1))
+    event = only_event(ring)
+    assert not hasattr(event, "__dict__")
+    assert sys.getsizeof(event) <= cbring.EVENT_SIZE + 32
+    with pytest.raises(AttributeError):
+        event.context = 5

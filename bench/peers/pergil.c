@@ -1,8 +1,8 @@
 /* The per-event GIL peers: a C extension shaped like pywin32's win32inet
  * status callback.  Every call takes the GIL (PyGILState_Ensure, which on a
  * thread without a Python thread state creates one and destroys it again),
- * decodes lpvStatusInformation into a Python object as pywin32 does, builds
- * a (handle, context, status, info) tuple and hands it over:
+ * reads lpvStatusInformation as pywin32 does, builds the benchmarks'
+ * five-field (handle, context, status, result, error) tuple and hands it over:
  *
  *   append_callback()  list.append onto the list given to set_sink();
  *   put_callback()     queue.SimpleQueue.put of the queue given to
@@ -27,46 +27,22 @@ typedef struct { uintptr_t dwResult; uint32_t dwError; } pergil_async_result;
 static PyObject *sink_list;  /* strong references, set with the GIL */
 static PyObject *sink_put;
 
-/* lpvStatusInformation as pywin32 gives it to Python. */
-static PyObject *pergil_info(uint32_t status, const void *info, uint32_t length)
-{
-    switch (status) {
-    case 60:   /* HANDLE_CREATED */
-    case 100:  /* REQUEST_COMPLETE */
-        if (info != NULL && length >= sizeof(pergil_async_result)) {
-            pergil_async_result ar;
-            memcpy(&ar, info, sizeof ar);
-            return Py_BuildValue("(Kk)", (unsigned long long)ar.dwResult, (unsigned long)ar.dwError);
-        }
-        break;
-    case 31: case 41: case 200: case 320: case 321:  /* a DWORD */
-        if (info != NULL && length >= 4) {
-            uint32_t v;
-            memcpy(&v, info, sizeof v);
-            return PyLong_FromUnsignedLong(v);
-        }
-        break;
-    case 70:  /* HANDLE_CLOSING: a handle */
-        if (info != NULL && length >= sizeof(void *)) {
-            void *h;
-            memcpy(&h, info, sizeof h);
-            return PyLong_FromVoidPtr(h);
-        }
-        break;
-    default:  /* names and addresses: the bytes */
-        if (info != NULL)
-            return PyBytes_FromStringAndSize((const char *)info, (Py_ssize_t)length);
-        break;
-    }
-    Py_RETURN_NONE;
-}
-
+/* The five fields every end-to-end row keeps: (handle, context, status,
+ * result, error), result and error from the INTERNET_ASYNC_RESULT that
+ * HANDLE_CREATED and REQUEST_COMPLETE carry, else None, as cbring's
+ * Batch.tuples gives them. */
 static PyObject *pergil_event(void *handle, uintptr_t context, uint32_t status, void *info,
                               uint32_t length)
 {
-    return Py_BuildValue("(KKkN)", (unsigned long long)(uintptr_t)handle,
-                         (unsigned long long)context, (unsigned long)status,
-                         pergil_info(status, info, length));
+    if ((status == 60 || status == 100) && info != NULL && length >= sizeof(pergil_async_result)) {
+        pergil_async_result ar;
+        memcpy(&ar, info, sizeof ar);
+        return Py_BuildValue("(KKkKk)", (unsigned long long)(uintptr_t)handle,
+                             (unsigned long long)context, (unsigned long)status,
+                             (unsigned long long)ar.dwResult, (unsigned long)ar.dwError);
+    }
+    return Py_BuildValue("(KKkOO)", (unsigned long long)(uintptr_t)handle,
+                         (unsigned long long)context, (unsigned long)status, Py_None, Py_None);
 }
 
 static void PERGIL_CALLBACK pergil_append(void *handle, uintptr_t context, uint32_t status,

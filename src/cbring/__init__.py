@@ -43,3 +43,13 @@ def get_include() -> str:
         return installed
     # an in-place build of a source checkout: src/cbring/ -> include/
     return _os.path.join(_os.path.dirname(_os.path.dirname(here)), "include")
+
+
+def __getattr__(name):
+    # EVENT_DTYPE imports numpy, which takes longer than all of cbring: only when asked for
+    if name == "EVENT_DTYPE":
+        from cbring._core import _event_dtype
+
+        globals()[name] = dtype = _event_dtype()
+        return dtype
+    raise AttributeError(f"module 'cbring' has no attribute {name!r}")

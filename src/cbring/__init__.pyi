@@ -1,3 +1,5 @@
+from typing import Any
+
 from cbring._core import (
     EVENT_FORMAT as EVENT_FORMAT,
     EVENT_SIZE as EVENT_SIZE,
@@ -12,6 +14,8 @@ from cbring._core import (
 )
 from cbring._errors import WinINetError as WinINetError, error_name as error_name
 
+# numpy.dtype of one record (EVENT_FORMAT's fields); only when numpy is installed
+EVENT_DTYPE: Any
 __version__: str
 __all__: list[str]
 

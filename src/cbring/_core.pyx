@@ -195,37 +195,178 @@ cdef object _checked_index(object value, str name, object low, object high):
     return v
 
 
+# Batch.tuples/column and the value methods build objects straight from
+# records; these C-API calls are theirs.
+cimport cython
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+from libc.string cimport memcmp
+
+cdef extern from "Python.h":
+    void PyObject_GC_UnTrack(void *op)
+
+# StatusEvent.status without building an int and hashing it: the member for
+# each code below _STATUS_TABLE that wininet.h names (all of them, today).
+cdef enum:
+    _STATUS_TABLE = 512
+cdef PyObject *_status_members[_STATUS_TABLE]
+cdef tuple _status_member_refs = tuple(InternetStatus)  # keeps the table's members alive
+
+
+cdef void _init_status_members():
+    cdef object m
+    for m in _status_member_refs:
+        if 0 <= m < _STATUS_TABLE:
+            _status_members[<int>m] = <PyObject *>m
+
+
+_init_status_members()
+
+
+cdef inline object _status_of(uint32_t code):
+    if code < _STATUS_TABLE:
+        if _status_members[code] != NULL:
+            return <object>_status_members[code]
+        return code
+    return _status_by_value.get(code, code)
+
+
+# The order of StatusEvent.FIELDS, and of Batch.tuples() without arguments.
+cdef enum:
+    _F_HANDLE, _F_CONTEXT, _F_STATUS, _F_RESULT, _F_ERROR, _F_ASYNC_RESULT,
+    _F_INFO, _F_TRUNCATED, _F_LENGTH, _F_FLAGS, _F_SEQ, _F_COUNT
+
+cdef tuple _FIELDS = ("handle", "context", "status", "result", "error", "async_result",
+                      "info", "truncated", "length", "flags", "seq")
+cdef dict _FIELD_CODES = {name: i for i, name in enumerate(_FIELDS)}
+
+
+cdef int _field_code(object name) except -1:
+    if not isinstance(name, str):
+        raise TypeError(f"StatusEvent field names are str, got {type(name).__name__} {name!r}")
+    code = _FIELD_CODES.get(name)
+    if code is None:
+        raise ValueError(f"{name!r} is not a StatusEvent field; the fields are {', '.join(_FIELDS)}")
+    return code
+
+
+cdef object _field(const cbr_record *r, int code):
+    # status as a plain int: the value the record holds, as tuples() and column() document
+    if code == _F_HANDLE:
+        return r.handle
+    if code == _F_CONTEXT:
+        return r.context
+    if code == _F_STATUS:
+        return r.status
+    if code == _F_RESULT:
+        return r.result if r.kind == CBR_INFO_ASYNC_RESULT else None
+    if code == _F_ERROR:
+        return r.error if r.kind == CBR_INFO_ASYNC_RESULT else None
+    if code == _F_ASYNC_RESULT:
+        return AsyncResult._of(r.result, r.error) if r.kind == CBR_INFO_ASYNC_RESULT else None
+    if code == _F_INFO:
+        if r.kind == CBR_INFO_DWORD or r.kind == CBR_INFO_HANDLE:
+            return r.result
+        if r.kind == CBR_INFO_BYTES:
+            # data_len is what the pusher wrote (a C API caller fills it): never past data
+            return (<char *>r.data)[:min(r.data_len, CBR_RECORD_INLINE)]
+        return None
+    if code == _F_TRUNCATED:
+        return bool(r.flags & CBR_FLAG_TRUNCATED)
+    if code == _F_LENGTH:
+        return r.length
+    if code == _F_FLAGS:
+        return r.flags
+    return r.seq
+
+
+# Consecutive events of one request share handle and context (and a
+# HANDLE_CREATED's result is its handle): tuples() and column() give them
+# one int object per run of equal values instead of one per event.
+cdef struct _IntCache:
+    uint64_t value
+    PyObject *obj  # an owned reference, or NULL
+
+
+cdef inline object _cached_int(_IntCache *c, uint64_t v):
+    if c.obj != NULL and c.value == v:
+        return <object>c.obj
+    cdef object o = v
+    Py_XDECREF(c.obj)
+    Py_INCREF(o)
+    c.obj = <PyObject *>o
+    c.value = v
+    return o
+
+
+cdef void _release_caches(_IntCache *caches, int n) noexcept:
+    cdef int i
+    for i in range(n):
+        Py_XDECREF(caches[i].obj)
+        caches[i].obj = NULL
+
+
+cdef inline object _bulk_field(const cbr_record *r, int code, _IntCache *caches):
+    # _field, with the large ints of consecutive records shared through caches[code]
+    if code == _F_HANDLE:
+        return _cached_int(&caches[_F_HANDLE], r.handle)
+    if code == _F_CONTEXT:
+        return _cached_int(&caches[_F_CONTEXT], r.context)
+    if code == _F_RESULT and r.kind == CBR_INFO_ASYNC_RESULT:
+        return _cached_int(&caches[_F_RESULT], r.result)
+    if code == _F_INFO and (r.kind == CBR_INFO_DWORD or r.kind == CBR_INFO_HANDLE):
+        return _cached_int(&caches[_F_INFO], r.result)
+    return _field(r, code)
+
+
+cdef bint _same_record(const cbr_record *a, const cbr_record *b) noexcept:
+    # every field; of data only the bytes in use (the rest is not part of the value)
+    cdef size_t used = min(a.data_len, CBR_RECORD_INLINE)
+    return (a.handle == b.handle and a.context == b.context and a.result == b.result
+            and a.seq == b.seq and a.status == b.status and a.error == b.error
+            and a.length == b.length and a.flags == b.flags and a.kind == b.kind
+            and a.data_len == b.data_len and memcmp(a.data, b.data, used) == 0)
+
+
+cdef bytes _record_bytes(const cbr_record *rec):
+    cdef cbr_record c = rec[0]
+    cdef size_t used = min(c.data_len, CBR_RECORD_INLINE)
+    memset(&c.data[used], 0, CBR_RECORD_INLINE - used)  # what equality ignores, pickled as zeros
+    return (<char *>&c)[:sizeof(cbr_record)]
+
+
 cdef class AsyncResult:
     """WinINet's INTERNET_ASYNC_RESULT: ``{DWORD_PTR dwResult; DWORD dwError;}``.
 
-    ``bytes(result)`` gives the native layout (``AsyncResult.SIZE`` bytes,
-    padding zeroed) and ``AsyncResult.from_bytes`` reads it back, so a
-    result can be handed to C code or a status callback as it is."""
+    A value: immutable, equal and hashing alike when both fields are, and
+    picklable.  ``bytes(result)`` gives the native layout (``AsyncResult.SIZE``
+    bytes, padding zeroed) and ``AsyncResult.from_bytes`` reads it back, so
+    a result can be handed to C code or a status callback as it is."""
 
     SIZE = sizeof(cbr_async_result)
     cdef cbr_async_result _c
 
     def __init__(self, dwResult=0, dwError=0):
-        self.dwResult = dwResult
-        self.dwError = dwError
+        self._c.dwResult = _checked_index(dwResult, "dwResult", 0, _DWORD_PTR_MAX)
+        self._c.dwError = _checked_index(dwError, "dwError", 0, 0xFFFFFFFF)
+
+    @staticmethod
+    cdef AsyncResult _of(cbr_dword_ptr result, cbr_dword error):
+        cdef AsyncResult self = AsyncResult.__new__(AsyncResult)
+        self._c.dwResult = result
+        self._c.dwError = error
+        return self
 
     @property
     def dwResult(self):
         """The handle, count or BOOL the asynchronous call produced."""
         return self._c.dwResult
 
-    @dwResult.setter
-    def dwResult(self, value):
-        self._c.dwResult = _checked_index(value, "dwResult", 0, _DWORD_PTR_MAX)
-
     @property
     def dwError(self):
         """The Win32 error code; ERROR_SUCCESS (0) when the call succeeded."""
         return self._c.dwError
-
-    @dwError.setter
-    def dwError(self, value):
-        self._c.dwError = _checked_index(value, "dwError", 0, 0xFFFFFFFF)
 
     @classmethod
     def from_bytes(cls, data):
@@ -254,13 +395,29 @@ cdef class AsyncResult:
     def __hash__(self):
         return hash((self._c.dwResult, self._c.dwError))
 
+    def __reduce__(self):
+        return (type(self), (self._c.dwResult, self._c.dwError))
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
     def __repr__(self):
         return f"AsyncResult(dwResult={self._c.dwResult}, dwError={self._c.dwError})"
 
 
+@cython.freelist(16)
+@cython.final
 cdef class StatusEvent:
-    """One status callback, as the ring recorded it.  Created by Batch on access."""
+    """One status callback, as the ring recorded it.  Created by Batch on access.
 
+    A value: immutable, equal (and hashing alike) to another event of the
+    same record, picklable; ``copy.copy`` returns the event itself.  Holds
+    the 64-byte record and nothing else (no ``__dict__``)."""
+
+    FIELDS = _FIELDS
     cdef cbr_record _rec
 
     def __init__(self):
@@ -285,7 +442,16 @@ cdef class StatusEvent:
     @property
     def status(self):
         """dwInternetStatus: an InternetStatus member, or a plain int for codes wininet.h does not name."""
-        return _status_by_value.get(self._rec.status, self._rec.status)
+        return _status_of(self._rec.status)
+
+    @property
+    def status_code(self):
+        """dwInternetStatus as a plain int (equal to status), as Batch.tuples() gives it.
+
+        A tuple or list that holds only ints, bytes and None is one the
+        garbage collector can ignore; an InternetStatus member in it makes
+        the collector visit it on every full pass."""
+        return self._rec.status
 
     @property
     def result(self):
@@ -302,9 +468,7 @@ cdef class StatusEvent:
     @property
     def async_result(self):
         """The INTERNET_ASYNC_RESULT as an AsyncResult, or None for other statuses."""
-        if self._rec.kind != CBR_INFO_ASYNC_RESULT:
-            return None
-        return AsyncResult(self._rec.result, self._rec.error)
+        return _field(&self._rec, _F_ASYNC_RESULT)
 
     @property
     def info(self):
@@ -314,12 +478,7 @@ cdef class StatusEvent:
         carries only the new handle, as WinINet sends it (the handle); bytes, exactly
         as given and at most 20 of them, for strings and addresses; None for
         async results (see result and error) and when nothing could be read."""
-        if self._rec.kind == CBR_INFO_DWORD or self._rec.kind == CBR_INFO_HANDLE:
-            return self._rec.result
-        if self._rec.kind == CBR_INFO_BYTES:
-            # data_len is what the pusher wrote (a C API caller fills it): never past data
-            return (<char *>self._rec.data)[:min(self._rec.data_len, CBR_RECORD_INLINE)]
-        return None
+        return _field(&self._rec, _F_INFO)
 
     @property
     def truncated(self):
@@ -342,6 +501,24 @@ cdef class StatusEvent:
         """The ring position + 1, modulo 2**32; 0 for records that overflowed."""
         return self._rec.seq
 
+    def __eq__(self, other):
+        if not isinstance(other, StatusEvent):
+            return NotImplemented
+        return _same_record(&self._rec, &(<StatusEvent>other)._rec)
+
+    def __hash__(self):
+        return hash((self._rec.handle, self._rec.context, self._rec.status, self._rec.seq,
+                     self._rec.result, self._rec.error))
+
+    def __reduce__(self):
+        return (_event_from_record, (_record_bytes(&self._rec),))
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
     def __repr__(self):
         st = self.status
         parts = [f"status={st!r}" if isinstance(st, InternetStatus) else f"status={st}",
@@ -356,14 +533,60 @@ cdef class StatusEvent:
         return f"StatusEvent({', '.join(parts)})"
 
 
+cdef const uint8_t[::1] _record_view(object data, str what) except *:
+    cdef const uint8_t[::1] view = memoryview(data).cast("B")
+    if view.shape[0] % sizeof(cbr_record):
+        raise ValueError(f"{what} must be a whole number of {sizeof(cbr_record)}-byte records, "
+                         f"got {view.shape[0]} bytes")
+    return view
+
+
+def _event_from_record(data):
+    """A StatusEvent from its 64-byte record (how a StatusEvent unpickles)."""
+    cdef const uint8_t[::1] view = _record_view(data, "a StatusEvent's record")
+    if view.shape[0] != sizeof(cbr_record):
+        raise ValueError(f"a StatusEvent's record is {sizeof(cbr_record)} bytes, got {view.shape[0]}")
+    return StatusEvent._from(<const cbr_record *>&view[0])
+
+
+def _batch_from_records(data):
+    """A Batch holding a copy of the records in data (how a Batch unpickles)."""
+    cdef const uint8_t[::1] view = _record_view(data, "a Batch's records")
+    cdef Py_ssize_t n = view.shape[0] // sizeof(cbr_record)
+    cdef Batch b = Batch._alloc(n)
+    if n:
+        memcpy(b._data, &view[0], n * sizeof(cbr_record))
+    return b
+
+
+@cython.final
+cdef class _BatchIterator:
+    cdef Batch _batch
+    cdef Py_ssize_t _i
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._i >= self._batch._n:
+            raise StopIteration
+        self._i += 1
+        return StatusEvent._from(&self._batch._data[self._i - 1])
+
+
+@cython.final
 cdef class Batch:
     """Records drained from a Ring, oldest first.
 
     ``len()``, indexing and iteration give StatusEvent objects, created on
-    access.  The batch also exports its records through the buffer protocol,
-    read-only, with ``EVENT_FORMAT`` and items of ``EVENT_SIZE`` bytes, so
-    ``numpy.asarray(batch)`` is a zero-copy structured array and
-    ``memoryview(batch)`` works without numpy."""
+    access; a slice is a Batch of those records.  ``tuples()`` and
+    ``column()`` read fields of every event at once, without a StatusEvent
+    per event.  The batch also exports its records through the buffer
+    protocol, read-only, with ``EVENT_FORMAT`` and items of ``EVENT_SIZE``
+    bytes, so ``numpy.asarray(batch)`` is a zero-copy structured array
+    (``EVENT_DTYPE``) and ``memoryview(batch)`` works without numpy.  A
+    Batch is immutable: ``copy.copy`` returns it, and it pickles as its
+    records."""
 
     cdef cbr_record *_data
     cdef Py_ssize_t _n
@@ -382,6 +605,15 @@ cdef class Batch:
         b._strides[0] = sizeof(cbr_record)
         return b
 
+    @staticmethod
+    cdef Batch _alloc(Py_ssize_t n):
+        cdef cbr_record *data = NULL
+        if n:
+            data = <cbr_record *>PyMem_Malloc(n * sizeof(cbr_record))
+            if data == NULL:
+                raise MemoryError()
+        return Batch._adopt(data, n)
+
     def __dealloc__(self):
         PyMem_Free(self._data)
 
@@ -389,15 +621,104 @@ cdef class Batch:
         return self._n
 
     def __getitem__(self, index):
+        cdef Py_ssize_t start, stop, step, count, k
+        cdef Batch b
         if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self._n))]
+            start, stop, step = index.indices(self._n)
+            count = len(range(start, stop, step))
+            b = Batch._alloc(count)
+            if step == 1:
+                if count:
+                    memcpy(b._data, &self._data[start], count * sizeof(cbr_record))
+            else:
+                for k in range(count):
+                    b._data[k] = self._data[start + k * step]
+            return b
         cdef Py_ssize_t i = _checked_position(index, self._n)
         return StatusEvent._from(&self._data[i])
 
     def __iter__(self):
+        cdef _BatchIterator it = _BatchIterator.__new__(_BatchIterator)
+        it._batch = self
+        return it
+
+    def tuples(self, *fields):
+        """A list with one tuple per event, oldest first, of the named
+        StatusEvent fields in the order given (all of StatusEvent.FIELDS if
+        none are named): ``batch.tuples("handle", "status")[i] ==
+        (batch[i].handle, batch[i].status_code)``.
+
+        Each field is what the StatusEvent attribute gives, except status,
+        which is a plain int here (``status_code``; compare it with
+        InternetStatus members as usual): the tuples then hold only ints,
+        bytes, bools, None and AsyncResult values, so the garbage collector
+        never tracks them.  Raises ValueError naming an unknown field, and
+        the valid ones."""
+        cdef int codes[_F_COUNT]
+        cdef int *code_buf = codes
+        cdef Py_ssize_t k = len(fields) if fields else _F_COUNT
+        cdef Py_ssize_t i, j
+        cdef const cbr_record *r
+        cdef list out
+        cdef tuple t
+        cdef object v
+        cdef _IntCache caches[_F_COUNT]
+        memset(caches, 0, sizeof(caches))
+        if k > _F_COUNT:
+            code_buf = <int *>PyMem_Malloc(k * sizeof(int))
+            if code_buf == NULL:
+                raise MemoryError()
+        try:
+            for j in range(k):
+                code_buf[j] = _field_code(fields[j]) if fields else <int>j
+            out = PyList_New(self._n)
+            for i in range(self._n):
+                r = &self._data[i]
+                t = PyTuple_New(k)
+                for j in range(k):
+                    v = _bulk_field(r, code_buf[j], caches)
+                    Py_INCREF(v)
+                    PyTuple_SET_ITEM(t, j, v)
+                # Every item is an int, bytes, bool, None or an AsyncResult (which
+                # refers to no object): the tuple can be in no cycle, so it is
+                # untracked now, as the collector's first pass would do.
+                PyObject_GC_UnTrack(<void *>t)
+                Py_INCREF(t)
+                PyList_SET_ITEM(out, i, t)
+            return out
+        finally:
+            _release_caches(caches, _F_COUNT)
+            if code_buf != codes:
+                PyMem_Free(code_buf)
+
+    def column(self, field):
+        """One StatusEvent field of every event, oldest first, as a list:
+        ``batch.column("context")[i] == batch[i].context``.  status is a
+        plain int here, as in tuples().  Raises ValueError naming an unknown
+        field, and the valid ones."""
+        cdef int code = _field_code(field)
         cdef Py_ssize_t i
-        for i in range(self._n):
-            yield StatusEvent._from(&self._data[i])
+        cdef list out = PyList_New(self._n)
+        cdef object v
+        cdef _IntCache caches[_F_COUNT]
+        memset(caches, 0, sizeof(caches))
+        try:
+            for i in range(self._n):
+                v = _bulk_field(&self._data[i], code, caches)
+                Py_INCREF(v)
+                PyList_SET_ITEM(out, i, v)
+        finally:
+            _release_caches(caches, _F_COUNT)
+        return out
+
+    def __reduce__(self):
+        return (_batch_from_records, (bytes(memoryview(self).cast("B")),))
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
 
     def __repr__(self):
         return f"<cbring.Batch of {self._n} events>"
@@ -416,6 +737,22 @@ cdef class Batch:
         view.strides = self._strides if (flags & PyBUF_STRIDES) == PyBUF_STRIDES else NULL
         view.suboffsets = NULL
         view.internal = NULL
+
+
+def _event_dtype():
+    """cbring.EVENT_DTYPE: EVENT_FORMAT's fields at record.h's offsets, the
+    dtype numpy.asarray(batch) gives.  AttributeError without numpy."""
+    try:
+        import numpy
+    except ImportError:
+        raise AttributeError("cbring.EVENT_DTYPE needs numpy, which is not installed") from None
+    return numpy.dtype({
+        "names": ["handle", "context", "result", "seq", "status", "error", "length",
+                  "flags", "kind", "data_len", "data"],
+        "formats": ["=u8", "=u8", "=u8", "=u4", "=u4", "=u4", "=u4", "=u2", "u1", "u1", "S20"],
+        "offsets": [0, 8, 16, 24, 28, 32, 36, 40, 42, 43, 44],
+        "itemsize": sizeof(cbr_record),
+    })
 
 
 cdef Py_ssize_t _checked_position(object index, Py_ssize_t n) except -1:
