@@ -236,3 +236,70 @@ def test_single_threaded_pushes_and_drains_behave_like_a_fifo_queue(policy, capa
             assert (stats.pushed, stats.dropped, stats.drained) == (pushed, dropped, drained)
             assert stats.spilled <= stats.pushed and stats.late == 0
         assert drain_all(ring) == list(queue)
+
+
+# Overflow segments: a busy slot's record goes into the segment of its block
+# of 1024 positions; the consumer reads slot or cell position by position.
+
+SEGMENT = 1024
+
+
+def test_overflow_keeps_order_across_many_segments_whatever_the_batch_size(make_ring, record_dtype):
+    ring = make_ring(2, "spill")
+    events = 5 * SEGMENT + 6   # whole requests of six calls, across six segments
+    stream_events = events - events % _testing.EVENTS_PER_REQUEST
+    with _testing.Producers(ring.status_callback, threads=1, events=stream_events):
+        pass
+    got, spilled = [], []
+    for room in [1, 3, 1023, 1024, 1025, 4096]:
+        buf = np.zeros(room, dtype=record_dtype)
+        n = ring.drain_into(buf)
+        got += buf["context"][:n].tolist()
+        spilled += (buf["flags"][:n] & SPILLED != 0).tolist()
+    rest = np.asarray(ring.drain())
+    got += rest["context"].tolist()
+    spilled += (rest["flags"] & SPILLED != 0).tolist()
+    assert len(got) == stream_events
+    assert spilled == [False, False] + [True] * (stream_events - 2)   # two slots, the rest overflowed
+    requests = [c & ((1 << 40) - 1) for c in got]
+    assert requests == sorted(requests)        # one producer's order, across every segment
+    stats = ring.stats
+    assert (stats.pushed, stats.drained, stats.spilled) == (stream_events, stream_events, stream_events - 2)
+
+
+def test_a_backlog_deeper_than_a_segment_comes_out_whole_and_in_order_from_two_threads(
+        make_ring, producer_stream, record_dtype):
+    ring = make_ring(64, "spill")
+    stream = producer_stream(2, 30_000, lossless=True)
+    buf = np.zeros(777, dtype=record_dtype)   # never a whole segment, never aligned to one
+    with _testing.Producers(ring.status_callback, threads=2, events=30_000) as producers:
+        pass                                  # nobody drains: the backlog spans many segments
+    assert producers.finished()
+    while n := ring.drain_into(buf):
+        stream.check(buf[:n])
+    stream.finish()
+    stats = ring.stats
+    assert stats.pushed == stats.drained == 60_000 and stats.dropped == 0
+    assert stats.spilled == 60_000 - 64 == stream.spilled
+
+
+def test_the_ring_takes_records_again_after_a_backlog_of_several_segments_drains(make_ring, push):
+    ring = make_ring(4, "spill")
+    fill(ring, push, range(3 * SEGMENT))
+    assert drain_all(ring) == list(range(3 * SEGMENT))
+    before = ring.stats.spilled
+    fill(ring, push, range(4))
+    assert ring.stats.spilled == before      # all four took ring slots
+    assert drain_all(ring) == [0, 1, 2, 3]
+
+
+def test_high_water_counts_a_backlog_that_a_full_batch_finds(make_ring, push):
+    ring = make_ring(4, "spill")
+    fill(ring, push, range(50))
+    buf = bytearray(64 * 10)
+    assert ring.drain_into(buf) == 10         # a full batch: it looks how far the backlog goes
+    assert ring.stats.high_water == 50
+    drain_all(ring)
+    fill(ring, push, range(3))
+    assert ring.drain_into(bytearray(64 * 10)) == 3   # ran dry: three were waiting
+    assert ring.stats.high_water == 50

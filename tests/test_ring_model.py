@@ -145,6 +145,16 @@ class RingModel(RuleBasedStateMachine):
         for i in range(n):
             self._call(i + 1, i, 100, struct.pack("<QI4x", i, 0), 16)
 
+    @rule(past=st.integers(0, 3))
+    def push_across_a_segment(self, past):
+        """Pushes up to and a few positions past the next 1024-position
+        block boundary, where "spill" moves to the next overflow segment and
+        the consumer, later, recycles the one it passed."""
+        position = (self.base or 0) + self.tail  # a fresh ring's base is 0; a reused one's, once seen
+        n = 1024 - position % 1024 + past
+        for i in range(n):
+            self._call(7, i, 31, struct.pack("<I", i), 4)
+
     # -- the consumer ----------------------------------------------------------
 
     def _take(self, n):

@@ -1,5 +1,5 @@
-/* A bounded multi-producer, single-consumer ring of cbr_records, with an
- * unbounded overflow list that keeps the ring's order.
+/* A bounded multi-producer, single-consumer ring of cbr_records, with
+ * overflow segments that keep the ring's order.
  *
  * Positions.  Every accepted record gets a position from `tail`; the
  * consumer emits positions in order, so a push that completed before
