@@ -10,7 +10,12 @@ from cbring._core import (
     RingStats as RingStats,
     StatusEvent as StatusEvent,
 )
-from cbring._errors import WinINetError as WinINetError, error_name as error_name
+from cbring._errors import (
+    DispatcherClosed as DispatcherClosed,
+    EventsDropped as EventsDropped,
+    WinINetError as WinINetError,
+    error_name as error_name,
+)
 
 __version__: str
 __all__: list[str]

@@ -76,3 +76,25 @@ class WinINetError(OSError):
 
     def __reduce__(self):
         return (type(self), (self.dwError, self.context))
+
+
+class DispatcherClosed(RuntimeError):
+    """A dispatcher stopped (the ring closed and drained, stop(), aclose(), or
+    its runner cancelled or failed) while this future waited.  ``__cause__``
+    is the runner's exception when there was one."""
+
+
+class EventsDropped(RuntimeError):
+    """The ring dropped records (overflow "drop", or "block" past its
+    block_timeout) while this future waited: its completion may be among
+    them and can never be routed.  ``dropped`` is how many were dropped,
+    ``context`` the future's dwContext."""
+
+    def __init__(self, dropped: int, context: int):
+        self.dropped = dropped
+        self.context = context
+        super().__init__(f"the ring dropped {dropped} record(s) while context {context} waited "
+                         f"for REQUEST_COMPLETE; a dropped completion cannot be routed")
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (type(self), (self.dropped, self.context))
