@@ -15,7 +15,7 @@ it raises RuntimeError."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Optional
 
 from cbring import dispatch as _dispatch
 from cbring._core import AsyncResult, Batch, Ring
@@ -106,6 +106,24 @@ async def _batches(ring: Ring, max_events: int, owner: Optional[object]) -> Asyn
             _dispatch._release(ring, owner)
 
 
+class _Waiter(asyncio.Future):  # type: ignore[type-arg]
+    """An asyncio future that leaves its dispatcher the moment it is cancelled
+    (asyncio.wait_for, Task.cancel): it never takes a completion, and a
+    retry's register() gets the next one."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, forget: Callable[[int, Any], None],
+                 key: int) -> None:
+        super().__init__(loop=loop)
+        self._cbring_forget = (forget, key)
+
+    def cancel(self, *args: Any, **kwargs: Any) -> bool:
+        if not super().cancel(*args, **kwargs):
+            return False
+        forget, key = self._cbring_forget
+        forget(key, self)
+        return True
+
+
 class Dispatcher(_dispatch._Routes):
     """Routes a Ring's events to asyncio futures.
 
@@ -133,8 +151,8 @@ class Dispatcher(_dispatch._Routes):
         self._closing_by_owner = False
         self._running = False
 
-    def _new_future(self) -> asyncio.Future[Any]:
-        return (self._loop or asyncio.get_running_loop()).create_future()
+    def _new_future(self, forget: Callable[[int, Any], None], key: int) -> _Waiter:
+        return _Waiter(self._loop or asyncio.get_running_loop(), forget, key)
 
     def register(self, context: int) -> asyncio.Future[AsyncResult]:
         """A future for the next REQUEST_COMPLETE of context (registering it if

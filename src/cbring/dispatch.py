@@ -28,7 +28,7 @@ import concurrent.futures
 import struct
 import threading
 from collections import deque
-from typing import TYPE_CHECKING, Any, Deque, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple
 
 from cbring._core import AsyncResult, InternetStatus, Ring
 from cbring._errors import DispatcherClosed, EventsDropped, WinINetError
@@ -92,8 +92,10 @@ def _checked_bound(value: object, name: str) -> int:
 class _Routes:
     """The routing state, shared by the thread and asyncio dispatchers.
 
-    Subclasses supply _new_future(), and settle futures through _resolve()
-    and _fail(), so that the asyncio flavour may defer to the loop."""
+    Subclasses supply _new_future().  A future leaves the routing from its
+    own cancel(), not from a done callback: asyncio schedules done callbacks
+    through the loop, one call_soon per settled future, and until one ran a
+    cancelled future would still hold its place."""
 
     def __init__(self, ring: Ring, *, max_events: Optional[int], max_unclaimed: int) -> None:
         self._ring = ring
@@ -112,7 +114,8 @@ class _Routes:
         self.dispatched = 0   # events routed to a registered context
         self.discarded = 0    # unclaimed completions thrown away (the bound, or HANDLE_CLOSING)
 
-    def _new_future(self) -> Any:
+    def _new_future(self, forget: Callable[[int, Any], None], key: int) -> Any:
+        """A future whose cancel() calls forget(key, future) once it is cancelled."""
         raise NotImplementedError
 
     @property
@@ -136,7 +139,7 @@ class _Routes:
             raise DispatcherClosed(f"register({context}) on a stopped dispatcher: "
                                    f"{self._closed}") from self._closed.__cause__
         self._registered.add(context)
-        future = self._new_future()
+        future = self._new_future(self._forget, context)
         early = self._unclaimed.get(context)
         if early:
             event = early.popleft()
@@ -150,13 +153,10 @@ class _Routes:
             waiting = self._waiting[context] = deque()
         waiting.append(future)
         self._pending += 1
-        future.add_done_callback(lambda f: self._forget(context, f))
         return future
 
     def _forget(self, context: int, future: Any) -> None:
-        # a done callback: a cancelled future leaves its place at once
-        if not future.cancelled():
-            return
+        """A cancelled future leaves its place at once (called from its cancel())."""
         waiting = self._waiting.get(context)
         if waiting is None:
             return
@@ -168,21 +168,20 @@ class _Routes:
         if not waiting:
             del self._waiting[context]
 
+    def _forget_closing(self, handle: int, future: Any) -> None:
+        waiters = self._closing.get(handle)
+        if waiters is not None and future in waiters:
+            waiters.remove(future)
+            if not waiters:
+                del self._closing[handle]
+
     def _closed_future(self, handle: object) -> Any:
         handle = _checked_context(handle)
         if self._closed is not None:
             raise DispatcherClosed(f"handle_closed({handle}) on a stopped dispatcher: "
                                    f"{self._closed}") from self._closed.__cause__
-        future = self._new_future()
+        future = self._new_future(self._forget_closing, handle)
         self._closing.setdefault(handle, []).append(future)
-
-        def forget(f: Any) -> None:
-            waiters = self._closing.get(handle)
-            if f.cancelled() and waiters is not None and f in waiters:
-                waiters.remove(f)
-                if not waiters:
-                    del self._closing[handle]
-        future.add_done_callback(forget)
         return future
 
     def _unregister(self, context: int) -> None:
@@ -303,6 +302,22 @@ class _Routes:
         self._closing.clear()
 
 
+class _ThreadWaiter(concurrent.futures.Future):  # type: ignore[type-arg]
+    """A concurrent.futures.Future that leaves its dispatcher when cancelled."""
+
+    def __init__(self, lock: threading.RLock, forget: Callable[[int, Any], None], key: int) -> None:
+        super().__init__()
+        self._cbring_forget = (lock, forget, key)
+
+    def cancel(self) -> bool:
+        if not super().cancel():
+            return False
+        lock, forget, key = self._cbring_forget
+        with lock:
+            forget(key, self)
+        return True
+
+
 class Dispatcher(_Routes):
     """Routes a Ring's events to concurrent.futures.Future objects from a background thread.
 
@@ -321,14 +336,14 @@ class Dispatcher(_Routes):
         if not isinstance(ring, Ring):
             raise TypeError(f"ring must be a cbring.Ring, got {type(ring).__name__}")
         super().__init__(ring, max_events=max_events, max_unclaimed=max_unclaimed)
-        # reentrant: a future's done callbacks (our _forget among them) run inside cancel()
-        self._lock = threading.RLock()
+        # reentrant: done callbacks run inside set_result() and may call register()
+        self._lock: threading.RLock = threading.RLock()
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._failure: Optional[BaseException] = None
 
-    def _new_future(self) -> concurrent.futures.Future[Any]:
-        return concurrent.futures.Future()
+    def _new_future(self, forget: Callable[[int, Any], None], key: int) -> _ThreadWaiter:
+        return _ThreadWaiter(self._lock, forget, key)
 
     def register(self, context: int) -> concurrent.futures.Future[AsyncResult]:
         """A future for the next REQUEST_COMPLETE of context (registering it if new)."""
@@ -347,10 +362,6 @@ class Dispatcher(_Routes):
         """Forgets context and its unclaimed completions; its waiting futures are cancelled."""
         with self._lock:
             self._unregister(_checked_context(context))
-
-    def _forget(self, context: int, future: Any) -> None:
-        with self._lock:
-            super()._forget(context, future)
 
     def dispatch(self, batch: Iterable[StatusEvent]) -> None:
         with self._lock:
