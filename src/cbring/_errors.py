@@ -1,4 +1,8 @@
-"""WinINet's error codes, by name, and the exception that carries one."""
+"""WinINet's error codes, by name, and the exceptions the dispatchers raise."""
+
+from __future__ import annotations
+
+from typing import Tuple
 
 _NAMES = {
     12001: "ERROR_INTERNET_OUT_OF_HANDLES",
@@ -74,7 +78,7 @@ class WinINetError(OSError):
     def winerror(self) -> int:  # on POSIX, OSError has no winerror of its own
         return self.dwError
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[type[WinINetError], Tuple[int, int]]:
         return (type(self), (self.dwError, self.context))
 
 
@@ -96,5 +100,5 @@ class EventsDropped(RuntimeError):
         super().__init__(f"the ring dropped {dropped} record(s) while context {context} waited "
                          f"for REQUEST_COMPLETE; a dropped completion cannot be routed")
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self) -> Tuple[type[EventsDropped], Tuple[int, int]]:
         return (type(self), (self.dropped, self.context))

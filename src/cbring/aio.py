@@ -15,7 +15,7 @@ it raises RuntimeError."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Optional
+from typing import TYPE_CHECKING, Any, AsyncGenerator, AsyncIterator, Callable, Optional
 
 from cbring import dispatch as _dispatch
 from cbring._core import AsyncResult, Batch, Ring
@@ -49,7 +49,8 @@ def batches(ring: Ring, max_events: Optional[int] = None) -> AsyncIterator[Batch
     return _batches(ring, limit, object())
 
 
-async def _batches(ring: Ring, max_events: int, owner: Optional[object]) -> AsyncIterator[Batch]:
+async def _batches(ring: Ring, max_events: int,
+                   owner: Optional[object]) -> AsyncGenerator[Batch, None]:
     # owner: claims the ring for the generator's life; None when the caller holds it
     if owner is not None:
         _dispatch._claim(ring, owner)
@@ -183,7 +184,8 @@ class Dispatcher(_dispatch._Routes):
         self._loop = asyncio.get_running_loop()
         if self._task is None:
             self._task = asyncio.current_task()
-        why, cause = "the ring was closed and drained", None
+        why = "the ring was closed and drained"
+        cause: Optional[BaseException] = None
         source = _batches(self._ring, self._max_events, None)
         try:
             async for batch in source:

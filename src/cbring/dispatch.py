@@ -378,7 +378,8 @@ class Dispatcher(_Routes):
         return self
 
     def _run(self) -> None:
-        why, cause = "the ring was closed and drained", None
+        why = "the ring was closed and drained"
+        cause: Optional[BaseException] = None
         try:
             while not self._stop.is_set():
                 if self._ring.wait(0.1):
