@@ -114,3 +114,35 @@ def test_error_names_come_from_wininet_h():
     assert cbring.error_name(4) == "error 4"
     e = cbring.WinINetError(12007, 3)
     assert isinstance(e, OSError) and "ERROR_INTERNET_NAME_NOT_RESOLVED" in str(e)
+
+
+def test_the_compiled_routing_of_a_batch_and_the_python_routing_of_its_events_agree():
+    from cbring import _route
+
+    assert _route.REQUEST_COMPLETE == COMPLETE
+    assert _route.HANDLE_CLOSING == cbring.InternetStatus.HANDLE_CLOSING
+    requests = 64
+    outcomes = []
+    for as_events in (False, True):
+        ring = cbring.Ring(1 << 10)
+        dispatcher = Dispatcher(ring)
+        futures = [dispatcher.register(_testing.context(0, r)) for r in range(0, requests, 2)]
+        closed = dispatcher.handle_closed(_testing.handle(0, 4))
+        futures[3].cancel()
+        with _testing.Producers(ring.status_callback, threads=1, events=EVENTS * requests):
+            pass
+        batch = ring.drain()
+        assert len(batch) == EVENTS * requests
+        dispatcher.dispatch(list(batch) if as_events else batch)
+        outcomes.append((
+            [f.result() if f.exception() is None else repr(f.exception())
+             for f in futures if not f.cancelled()],
+            closed.result(timeout=0), dispatcher.pending, dispatcher.unknown,
+            dispatcher.dispatched, dispatcher.unclaimed, dispatcher.discarded))
+        ring.close()
+    assert outcomes[0] == outcomes[1]
+    results, _, pending, unknown, dispatched, unclaimed, discarded = outcomes[0]
+    assert len(results) == requests // 2 - 1 and pending == 0
+    assert dispatched == EVENTS * (requests // 2) and unknown == EVENTS * (requests // 2)
+    # the odd requests' and the cancelled one's completions were kept until their HANDLE_CLOSING
+    assert unclaimed == 0 and discarded == requests // 2 + 1

@@ -30,7 +30,8 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple
 
-from cbring._core import AsyncResult, InternetStatus, Ring
+from cbring import _route
+from cbring._core import AsyncResult, Batch, InternetStatus, Ring
 from cbring._errors import DispatcherClosed, EventsDropped, WinINetError
 
 if TYPE_CHECKING:
@@ -213,7 +214,10 @@ class _Routes:
         self._unclaimed_count += 1
 
     def dispatch(self, batch: Iterable[StatusEvent]) -> None:
-        """Routes every event of a batch (any iterable of StatusEvent)."""
+        """Routes every event of a batch (a Batch, or any iterable of StatusEvent)."""
+        if type(batch) is Batch:
+            _route.route(self, batch)
+            return
         registered = self._registered
         waiting_for = self._waiting
         for event in batch:
@@ -228,7 +232,7 @@ class _Routes:
                 while waiting:
                     future = waiting.popleft()
                     self._pending -= 1
-                    if not future.done():     # cancelled, its callback not yet run
+                    if not future.done():     # cancelled; cancel() could not find it in time
                         self._settle(future, context, event)
                         break
                 else:
@@ -236,16 +240,19 @@ class _Routes:
                 if waiting is not None and not waiting:
                     del waiting_for[context]
             elif status == _CLOSING:
-                # what was kept for the context belonged to the handle now closing
-                self._drop_unclaimed(context)
-                if context in registered:
-                    registered.discard(context)
-                    for future in waiting_for.pop(context, ()):
-                        self._pending -= 1
-                        self._fail(future, ConnectionAbortedError(
-                            f"handle of context {context} closed before REQUEST_COMPLETE"))
-                for future in self._closing.pop(event.handle, ()):
-                    self._resolve(future, None)
+                self._handle_closing(context, event.handle)
+
+    def _handle_closing(self, context: int, handle: int) -> None:
+        # what was kept for the context belonged to the handle now closing
+        self._drop_unclaimed(context)
+        if context in self._registered:
+            self._registered.discard(context)
+            for future in self._waiting.pop(context, ()):
+                self._pending -= 1
+                self._fail(future, ConnectionAbortedError(
+                    f"handle of context {context} closed before REQUEST_COMPLETE"))
+        for future in self._closing.pop(handle, ()):
+            self._resolve(future, None)
 
     def _check_drops(self) -> None:
         """Fails the waiting futures when the ring has dropped records since the last look."""
