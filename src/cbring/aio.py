@@ -112,10 +112,9 @@ class _Waiter(asyncio.Future):  # type: ignore[type-arg]
     (asyncio.wait_for, Task.cancel): it never takes a completion, and a
     retry's register() gets the next one."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, forget: Callable[[int, Any], None],
-                 key: int) -> None:
-        super().__init__(loop=loop)
-        self._cbring_forget = (forget, key)
+    # set by Dispatcher._new_future: no __init__ of our own, so that creating
+    # one costs what creating an asyncio.Future costs
+    _cbring_forget: tuple[Callable[[int, Any], None], int]
 
     def cancel(self, *args: Any, **kwargs: Any) -> bool:
         if not super().cancel(*args, **kwargs):
@@ -153,7 +152,9 @@ class Dispatcher(_dispatch._Routes):
         self._running = False
 
     def _new_future(self, forget: Callable[[int, Any], None], key: int) -> _Waiter:
-        return _Waiter(self._loop or asyncio.get_running_loop(), forget, key)
+        future = _Waiter(loop=self._loop or asyncio.get_running_loop())
+        future._cbring_forget = (forget, key)
+        return future
 
     def register(self, context: int) -> asyncio.Future[AsyncResult]:
         """A future for the next REQUEST_COMPLETE of context (registering it if
