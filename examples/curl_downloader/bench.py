@@ -264,7 +264,8 @@ def main():
             parser.error(f"unknown client {client!r}; choose from {', '.join(CLIENTS)}")
 
     # every client's imports happen here, not in its first timed run
-    import aiohttp  # noqa: F401
+    if "aiohttp" in clients:
+        import aiohttp  # noqa: F401
     import pycurl
 
     import cbring  # noqa: F401
