@@ -112,8 +112,9 @@ class _Waiter(asyncio.Future):  # type: ignore[type-arg]
     (asyncio.wait_for, Task.cancel): it never takes a completion, and a
     retry's register() gets the next one."""
 
-    # set by Dispatcher._new_future: no __init__ of our own, so that creating
-    # one costs what creating an asyncio.Future costs
+    # set by Dispatcher._new_future: no __init__ of our own and no __dict__,
+    # so that creating one costs what creating an asyncio.Future costs
+    __slots__ = ("_cbring_forget",)
     _cbring_forget: tuple[Callable[[int, Any], None], int]
 
     def cancel(self, *args: Any, **kwargs: Any) -> bool:
