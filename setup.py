@@ -36,6 +36,7 @@ setup(
             Extension("cbring._core", ["src/cbring/_core.pyx"],
                       libraries=["wininet", "ws2_32"] if sys.platform == "win32" else [], **common),
             Extension("cbring._testing", ["src/cbring/_testing.pyx"], **common),
+            Extension("cbring._route", ["src/cbring/_route.pyx"], **common),
         ],
         include_path=["src"],
         # multiprocessing would re-run setup.py under Windows' spawn start method

@@ -13,7 +13,8 @@ from cbring import _testing
 
 class _Api(ctypes.Structure):
     """The head of cbring_api (include/cbring/cbring.h)."""
-    _fields_ = [("abi_version", ctypes.c_uint32), ("size", ctypes.c_uint32),
+    _fields_ = [("major", ctypes.c_uint32), ("minor", ctypes.c_uint32),
+                ("size", ctypes.c_uint32), ("record_size", ctypes.c_uint32),
                 ("ring_from_object", ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object)),
                 ("push", ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p))]
 

@@ -7,6 +7,7 @@ import sysconfig
 import cbring
 
 PUBLIC = ["EVENT_FORMAT", "EVENT_SIZE", "MAX_CAPACITY", "MAX_RINGS", "AsyncResult", "Batch",
+          "DispatcherClosed", "EventsDropped",
           "InternetStatus", "Ring", "RingStats", "StatusEvent", "WinINetError", "error_name",
           "get_include"]
 

@@ -264,7 +264,8 @@ def main():
             parser.error(f"unknown client {client!r}; choose from {', '.join(CLIENTS)}")
 
     # every client's imports happen here, not in its first timed run
-    import aiohttp  # noqa: F401
+    if "aiohttp" in clients:
+        import aiohttp  # noqa: F401
     import pycurl
 
     import cbring  # noqa: F401
@@ -320,7 +321,9 @@ def main():
     for row in rows:
         print(line(row))
     if "cbring+curl" in clients and len(clients) > 1:
-        print("\nrelative to cbring+curl (files/s ratio, CPU per file ratio; > 1 means cbring+curl is ahead):")
+        print("\ncbring+curl against each other client, in the same run: files/s as a multiple of"
+              " theirs (> 1: cbring+curl is faster), CPU per file as a multiple of theirs"
+              " (< 1: cbring+curl spends less):")
         for phase, count, _ in phases:
             if not count:
                 continue
@@ -331,7 +334,8 @@ def main():
                     continue
                 wall = statistics.median(w for w, _ in results[(client, phase)])
                 cpu = statistics.median(c for _, c in results[(client, phase)])
-                print(f"  {phase:5} {client:17} speed x{wall / base_wall:.2f}, CPU x{cpu / base_cpu:.2f}")
+                print(f"  {phase:5} cbring+curl vs {client:17} files/s x{wall / base_wall:.2f}, "
+                      f"CPU per file x{base_cpu / cpu:.2f}")
     return 0
 
 

@@ -42,6 +42,7 @@ typedef struct cbr_async_result {
 
 #  ifndef CBR_NO_WININET_NAMES
 typedef cbr_hinternet HINTERNET;
+typedef cbr_dword_ptr DWORD_PTR;
 typedef cbr_async_result INTERNET_ASYNC_RESULT;
 typedef INTERNET_ASYNC_RESULT *LPINTERNET_ASYNC_RESULT;
 #    define INTERNET_STATUS_RESOLVING_NAME          10

@@ -9,14 +9,18 @@
 #     cbring.cbring_import()
 #     cdef cbr_ring *r = cbring.cbring_ring(ring)       # with the GIL
 #     with nogil:
-#         cbring.cbring_push(r, &record)
+#         res = cbring.cbring_push(r, &record)          # a CBRING_ push result
+#
+# Each Cython module is one C file, with its own copy of the table: call
+# cbring_import() in every module that cimports cbring.
 
 from libc.stdint cimport uint32_t, uint64_t
 
 from cbring.libcbring cimport cbr_dword, cbr_dword_ptr, cbr_hinternet, cbr_record, cbr_ring
 
 cdef extern from "cbring/cbring.h":
-    int CBRING_ABI_VERSION
+    int CBRING_API_MAJOR
+    int CBRING_API_MINOR
     int CBRING_PUSHED
     int CBRING_SPILLED
     int CBRING_DROPPED
@@ -29,5 +33,6 @@ cdef extern from "cbring/cbring.h":
     size_t cbring_push_batch(cbr_ring *r, const cbr_record *recs, size_t n) nogil
     int cbring_push_status(cbr_ring *r, cbr_hinternet handle, cbr_dword_ptr context,
                            cbr_dword status, const void *info, cbr_dword length) nogil
-    void cbring_callback(void *user_data, uint64_t handle, uint64_t context, uint32_t status,
-                         const void *info, uint32_t length) nogil
+    int cbring_callback(void *user_data, uint64_t handle, uint64_t context, uint32_t status,
+                        const void *info, uint32_t length) nogil
+    bint cbring_closed(const cbr_ring *r) nogil

@@ -14,7 +14,7 @@ from cbring._core import (
     RingStats,
     StatusEvent,
 )
-from cbring._errors import WinINetError, error_name
+from cbring._errors import DispatcherClosed, EventsDropped, WinINetError, error_name
 
 __all__ = [
     "EVENT_FORMAT",
@@ -23,6 +23,8 @@ __all__ = [
     "MAX_RINGS",
     "AsyncResult",
     "Batch",
+    "DispatcherClosed",
+    "EventsDropped",
     "InternetStatus",
     "Ring",
     "RingStats",

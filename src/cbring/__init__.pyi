@@ -12,7 +12,12 @@ from cbring._core import (
     RingStats as RingStats,
     StatusEvent as StatusEvent,
 )
-from cbring._errors import WinINetError as WinINetError, error_name as error_name
+from cbring._errors import (
+    DispatcherClosed as DispatcherClosed,
+    EventsDropped as EventsDropped,
+    WinINetError as WinINetError,
+    error_name as error_name,
+)
 
 # numpy.dtype of one record (EVENT_FORMAT's fields); only when numpy is installed
 EVENT_DTYPE: Any

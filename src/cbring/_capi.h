@@ -2,7 +2,7 @@
 #ifndef CBRING_CAPI_H
 #define CBRING_CAPI_H
 
-#define CBRING_NO_IMPORT
+#define CBRING_API_TYPES_ONLY
 #include "cbring/cbring.h"
 #include "cbring/ring.h"
 #include "cbring/status.h"
@@ -31,24 +31,32 @@ static int cbr_capi_push_status(struct cbr_ring *r, cbr_hinternet handle, cbr_dw
     return cbr_ring_push_status(r, handle, context, status, info, length);
 }
 
-static void cbr_capi_callback(void *user_data, uint64_t handle, uint64_t context, uint32_t status,
-                              const void *info, uint32_t length)
+static int cbr_capi_callback(void *user_data, uint64_t handle, uint64_t context, uint32_t status,
+                             const void *info, uint32_t length)
 {
-    cbr_ring_push_status((struct cbr_ring *)user_data, (cbr_hinternet)(uintptr_t)handle,
+    return cbr_ring_push_status((struct cbr_ring *)user_data, (cbr_hinternet)(uintptr_t)handle,
                          (cbr_dword_ptr)context, (cbr_dword)status, info, (cbr_dword)length);
+}
+
+static int cbr_capi_closed(const struct cbr_ring *r)
+{
+    return cbr_ring_closed(r);
 }
 
 static cbring_api cbr_capi_table;
 
 static void *cbr_capi_fill(struct cbr_ring *(*ring_from_object)(PyObject *))
 {
-    cbr_capi_table.abi_version = CBRING_ABI_VERSION;
+    cbr_capi_table.major = CBRING_API_MAJOR;
+    cbr_capi_table.minor = CBRING_API_MINOR;
     cbr_capi_table.size = (uint32_t)sizeof(cbring_api);
+    cbr_capi_table.record_size = (uint32_t)sizeof(cbr_record);
     cbr_capi_table.ring_from_object = ring_from_object;
     cbr_capi_table.push = cbr_capi_push;
     cbr_capi_table.push_batch = cbr_capi_push_batch;
     cbr_capi_table.push_status = cbr_capi_push_status;
     cbr_capi_table.callback = cbr_capi_callback;
+    cbr_capi_table.closed = cbr_capi_closed;
     return &cbr_capi_table;
 }
 

@@ -1,4 +1,8 @@
-"""WinINet's error codes, by name, and the exception that carries one."""
+"""WinINet's error codes, by name, and the exceptions the dispatchers raise."""
+
+from __future__ import annotations
+
+from typing import Tuple
 
 _NAMES = {
     12001: "ERROR_INTERNET_OUT_OF_HANDLES",
@@ -74,5 +78,27 @@ class WinINetError(OSError):
     def winerror(self) -> int:  # on POSIX, OSError has no winerror of its own
         return self.dwError
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[type[WinINetError], Tuple[int, int]]:
         return (type(self), (self.dwError, self.context))
+
+
+class DispatcherClosed(RuntimeError):
+    """A dispatcher stopped (the ring closed and drained, stop(), aclose(), or
+    its runner cancelled or failed) while this future waited.  ``__cause__``
+    is the runner's exception when there was one."""
+
+
+class EventsDropped(RuntimeError):
+    """The ring dropped records (overflow "drop", or "block" past its
+    block_timeout) while this future waited: its completion may be among
+    them and can never be routed.  ``dropped`` is how many were dropped,
+    ``context`` the future's dwContext."""
+
+    def __init__(self, dropped: int, context: int):
+        self.dropped = dropped
+        self.context = context
+        super().__init__(f"the ring dropped {dropped} record(s) while context {context} waited "
+                         f"for REQUEST_COMPLETE; a dropped completion cannot be routed")
+
+    def __reduce__(self) -> Tuple[type[EventsDropped], Tuple[int, int]]:
+        return (type(self), (self.dropped, self.context))

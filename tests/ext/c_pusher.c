@@ -1,72 +1,13 @@
-/* A plain C extension that pushes into a cbring.Ring through the C API
- * capsule, from native threads, without linking against cbring. */
+/* A plain C extension of two files that pushes into a cbring.Ring through
+ * the C API capsule, from native threads, without linking against cbring.
+ * This file imports the table; c_pusher_work.c shares it (CBRING_NO_IMPORT). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <string.h>
 
+#define CBRING_UNIQUE_SYMBOL c_pusher_cbring_api
 #include <cbring/cbring.h>
 
-#include "threads.h"
-
-typedef struct worker {
-    struct cbr_ring *ring;
-    unsigned id;
-    unsigned long long count;
-    unsigned long long accepted;
-    test_thread thread;
-} worker;
-
-/* Each worker uses one path of the API: 0 push, 1 push_batch, 2 push_status,
- * 3 the user-data callback.  context = (id << 40) | i for every path. */
-static void *work(void *arg)
-{
-    worker *w = (worker *)arg;
-    unsigned long long i;
-    cbr_record batch[16];
-    size_t pending = 0;
-
-    for (i = 0; i < w->count; i++) {
-        unsigned long long ctx = ((unsigned long long)w->id << 40) | i;
-        cbr_async_result ar;
-        ar.dwResult = (cbr_dword_ptr)i;
-        ar.dwError = w->id;
-        switch (w->id % 4) {
-        case 0:
-        case 1: {
-            cbr_record rec;
-            memset(&rec, 0, sizeof rec);
-            rec.handle = w->id + 1;
-            rec.context = ctx;
-            rec.status = 100;
-            rec.kind = CBR_INFO_ASYNC_RESULT;
-            rec.result = i;
-            rec.error = w->id;
-            if (w->id % 4 == 0) {
-                int r = cbring_push(w->ring, &rec);
-                w->accepted += r == CBRING_PUSHED || r == CBRING_SPILLED;
-            } else {
-                batch[pending++] = rec;
-                if (pending == 16 || i + 1 == w->count) {
-                    w->accepted += cbring_push_batch(w->ring, batch, pending);
-                    pending = 0;
-                }
-            }
-            break;
-        }
-        case 2: {
-            int r = cbring_push_status(w->ring, (cbr_hinternet)(uintptr_t)(w->id + 1),
-                                       (cbr_dword_ptr)ctx, 100, &ar, sizeof ar);
-            w->accepted += r == CBRING_PUSHED || r == CBRING_SPILLED;
-            break;
-        }
-        default:
-            cbring_callback(w->ring, w->id + 1, ctx, 100, &ar, sizeof ar);
-            w->accepted++;
-            break;
-        }
-    }
-    return NULL;
-}
+#include "c_pusher.h"
 
 /* push_from_threads(ring, threads, per_thread) -> records accepted */
 static PyObject *push_from_threads(PyObject *self, PyObject *args)
@@ -90,7 +31,7 @@ static PyObject *push_from_threads(PyObject *self, PyObject *args)
         workers[t].ring = ring;
         workers[t].id = t;
         workers[t].count = per_thread;
-        test_thread_start(&workers[t].thread, work, &workers[t]);
+        test_thread_start(&workers[t].thread, c_pusher_work, &workers[t]);
     }
     for (t = 0; t < threads; t++) {
         test_thread_join(workers[t].thread);
@@ -101,8 +42,32 @@ static PyObject *push_from_threads(PyObject *self, PyObject *args)
     return PyLong_FromUnsignedLongLong(accepted);
 }
 
+/* closed(ring) -> cbring_closed() of its ring */
+static PyObject *closed(PyObject *self, PyObject *ring_obj)
+{
+    struct cbr_ring *ring;
+    (void)self;
+    if ((ring = cbring_ring(ring_obj)) == NULL)
+        return NULL;
+    return PyBool_FromLong(cbring_closed(ring));
+}
+
+/* push_one(ring) -> the CBRING_ result of one cbring_callback() */
+static PyObject *push_one(PyObject *self, PyObject *ring_obj)
+{
+    struct cbr_ring *ring;
+    cbr_async_result ar = {1, 0};
+    (void)self;
+    if ((ring = cbring_ring(ring_obj)) == NULL)
+        return NULL;
+    return PyLong_FromLong(cbring_callback(ring, 1, 1, INTERNET_STATUS_REQUEST_COMPLETE, &ar,
+                                           (uint32_t)sizeof ar));
+}
+
 static PyMethodDef methods[] = {
     {"push_from_threads", push_from_threads, METH_VARARGS, NULL},
+    {"closed", closed, METH_O, NULL},
+    {"push_one", push_one, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 

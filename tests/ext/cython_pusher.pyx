@@ -35,7 +35,11 @@ cdef void *work(void *arg) noexcept nogil:
     cdef int r
     for i in range(w.count):
         ctx = (<uint64_t>w.id << 40) | i
-        if w.id % 2 == 0:
+        if w.id % 3 == 2:
+            ar.dwResult = i
+            ar.dwError = w.id
+            r = cbring.cbring_callback(w.ring, w.id + 1, ctx, 100, &ar, sizeof(ar))
+        elif w.id % 3 == 0:
             memset(&rec, 0, sizeof(rec))
             rec.handle = w.id + 1
             rec.context = ctx
@@ -72,3 +76,11 @@ def push_from_threads(ring, unsigned threads, unsigned long long per_thread):
             test_thread_join(workers[t].thread)
             accepted += workers[t].accepted
     return accepted
+
+
+def closed(ring):
+    """cbring_closed() of ring's C ring."""
+    cdef cbr_ring *r = cbring.cbring_ring(ring)
+    with nogil:
+        c = cbring.cbring_closed(r)
+    return c

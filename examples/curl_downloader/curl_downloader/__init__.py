@@ -230,10 +230,11 @@ class Downloader:
         self._closing = True
         # joins the engine thread: every event is in the ring afterwards
         await asyncio.get_running_loop().run_in_executor(None, self.engine.close)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait([self._task])   # its exception, if any, went to _dispatcher_ended
-        self.dispatcher.dispatch(self.ring.drain())
+        # routes the engine's last events, then fails what still waits
+        try:
+            await self.dispatcher.aclose()
+        except Exception:
+            pass   # the runner's failure already went to _dispatcher_ended
         self._fail_live(RuntimeError("the Downloader was closed"))
 
     async def __aenter__(self):

@@ -1,0 +1,32 @@
+"""The README's API type-checks with mypy --strict: a user program of the
+asyncio and thread dispatchers, and cbring.aio and cbring.dispatch themselves."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import cbring
+
+PROGRAM = os.path.join(os.path.dirname(__file__), "typing", "readme_program.py")
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(cbring.__file__)))
+
+
+def test_the_readme_program_runs():
+    done = subprocess.run([sys.executable, "-X", "faulthandler", PROGRAM], capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, PYTHONPATH=PACKAGE_ROOT))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.endswith("ok\n")
+
+
+@pytest.mark.slow
+def test_mypy_strict_passes_on_the_readme_program_and_the_dispatchers(tmp_path):
+    src = os.path.join(PACKAGE_ROOT, "cbring")
+    checked = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--cache-dir",
+         str(tmp_path / "cache"), PROGRAM, os.path.join(src, "aio.py"), os.path.join(src, "dispatch.py"),
+         os.path.join(src, "_errors.py")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+        env=dict(os.environ, MYPYPATH=PACKAGE_ROOT))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
