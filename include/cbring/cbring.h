@@ -13,9 +13,9 @@
  * or its table is shorter), and a newer cbring only ever appends members.
  * A cbr_ring pointer stays valid for the life of the process: once its Ring
  * is closed or collected, pushes are counted as late and discarded, until
- * the ring structure is given to a new Ring (oldest-free-first, after 1024
- * others at the least); pushes then feed that Ring.  Stop pushing before
- * you let a Ring go.
+ * the ring structure is given to a new Ring (oldest-free-first, and only
+ * after at least 1024 further Rings have been created, however many are
+ * alive); pushes then feed that Ring.  Stop pushing before you let a Ring go.
  */
 #ifndef CBRING_CBRING_H
 #define CBRING_CBRING_H

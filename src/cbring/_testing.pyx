@@ -106,6 +106,62 @@ cdef extern from *:
         }
         return n;
     }
+    /* A callback that forwards every call to another and holds the thread
+     * that makes call number `at` (counting from 1, over all threads) until
+     * released: a producer stopped mid-run, for tests that need one still
+     * running at a given moment.  One at a time (a callback has no user data). */
+    static struct {
+        cbr_status_callback target;
+        uint64_t calls;
+        uint64_t at;
+        uint32_t held;
+        uint32_t released;
+    } cbr_test_hold_;
+
+    static void CBR_CALLBACK cbr_test_hold_callback(cbr_hinternet h, cbr_dword_ptr c, cbr_dword s,
+                                                    void *i, cbr_dword l)
+    {
+        /* relaxed: only the count's atomicity matters, to pick the one call that holds */
+        if (cbr_fetch_add_u64(&cbr_test_hold_.calls, 1, CBR_RELAXED) + 1 == cbr_test_hold_.at) {
+            unsigned round = 0;
+            /* release: our earlier calls happen before the test sees us held */
+            cbr_store_u32(&cbr_test_hold_.held, 1, CBR_RELEASE);
+            /* acquire: what the test did before releasing happens before our next call */
+            while (!cbr_load_u32(&cbr_test_hold_.released, CBR_ACQUIRE))
+                cbr_backoff(round < 40 ? round++ : round);
+        }
+        cbr_test_hold_.target(h, c, s, i, l);
+    }
+    static void cbr_test_hold_set(cbr_status_callback target, uint64_t at)
+    {
+        cbr_test_hold_.target = target;
+        cbr_test_hold_.at = at;
+        /* relaxed (all): the producer threads that read them start after this */
+        cbr_store_u64(&cbr_test_hold_.calls, 0, CBR_RELAXED);
+        cbr_store_u32(&cbr_test_hold_.held, 0, CBR_RELAXED);
+        cbr_store_u32(&cbr_test_hold_.released, 0, CBR_RELAXED);
+    }
+    /* acquire: pairs with the held thread's release */
+    static int cbr_test_hold_held(void) { return (int)cbr_load_u32(&cbr_test_hold_.held, CBR_ACQUIRE); }
+    static void cbr_test_hold_release(void)
+    {
+        /* release: pairs with the held thread's acquire */
+        cbr_store_u32(&cbr_test_hold_.released, 1, CBR_RELEASE);
+    }
+
+    /* A producer preempted between claiming a position and writing it, as
+     * under "spill": claims the next position of r and leaves it unwritten. */
+    static uint64_t cbr_test_claim_unwritten(cbr_ring *r)
+    {
+        /* seq_cst: a claim, as cbr_ring_push makes it */
+        return cbr_fetch_add_u64(&r->tail, 1, CBR_SEQ_CST);
+    }
+    /* ... and writes it at last (its slot must be free for it: t < head + capacity). */
+    static void cbr_test_write_claimed(cbr_ring *r, uint64_t t, const cbr_record *rec)
+    {
+        cbr_ring_publish_(&r->slots[t & r->mask], t, rec);
+    }
+
     #if defined(_WIN32)
     #  include <process.h>
     static long cbr_test_pid(void) { return (long)_getpid(); }
@@ -123,6 +179,14 @@ cdef extern from *:
     uint64_t cbr_test_consume(cbr_ring *r, uint64_t total, cbr_record *buf, size_t batch,
                               unsigned patience, int spin, uint64_t *waits) nogil
     long cbr_test_pid() nogil
+    void cbr_test_hold_callback(cbr_hinternet, cbr_dword_ptr, cbr_dword, void *, cbr_dword)
+    void cbr_test_hold_set(cbr_status_callback target, uint64_t at)
+    int cbr_test_hold_held()
+    void cbr_test_hold_release()
+    uint64_t cbr_test_claim_unwritten(cbr_ring *r)
+    void cbr_test_write_claimed(cbr_ring *r, uint64_t t, const cbr_record *rec)
+    void cbr_record_from_status(cbr_record *rec, cbr_hinternet h, cbr_dword_ptr c, cbr_dword s,
+                                const void *info, cbr_dword length)
 
 EVENTS_PER_REQUEST = CBR_TEST_EVENTS_PER_REQUEST
 HIST_BUCKETS = CBR_TEST_HIST_BUCKETS
@@ -371,3 +435,65 @@ cdef class Producers:
     def __exit__(self, *exc):
         self.join()
         return False
+
+
+cdef object _hold_owner = None
+
+
+class Hold:
+    """Hold(callback, at): a callback address (``hold.callback``) that
+    forwards every call to `callback` and holds the thread making call
+    number `at` (counting from 1, over all threads) until release(): a
+    producer stopped mid-run, so a test can close a ring while that
+    producer is certain not to have finished.  One Hold at a time; a with
+    block releases it on exit."""
+
+    def __init__(self, callback, at):
+        global _hold_owner
+        if not isinstance(callback, int) or callback <= 0:
+            raise ValueError(f"callback must be a C function address (a positive int), got {callback!r}")
+        if at < 1:
+            raise ValueError(f"at must be at least 1, got {at}")
+        if _hold_owner is not None:
+            raise RuntimeError("only one Hold may be in use at a time; release the other first")
+        _hold_owner = self
+        cbr_test_hold_set(<cbr_status_callback><uintptr_t>callback, at)
+        self.callback = <uintptr_t>cbr_test_hold_callback
+
+    @property
+    def held(self):
+        """True once a thread has reached the call it holds at."""
+        return bool(cbr_test_hold_held())
+
+    def release(self):
+        """Lets the held thread (or the one still to reach the call) go on.  Idempotent."""
+        global _hold_owner
+        cbr_test_hold_release()
+        if _hold_owner is self:
+            _hold_owner = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+
+
+def claim_unwritten(ring):
+    """Claims ring's next position and leaves it unwritten, as a producer
+    preempted between its claim and its write would: drains stop there
+    until write_claimed(ring, position).  Returns the position."""
+    cbring_import()
+    return cbr_test_claim_unwritten(cbring_ring(ring))
+
+
+def write_claimed(ring, position, context=0):
+    """Writes a DWORD status record (REQUEST_SENT) into a position that
+    claim_unwritten() left unwritten, which must be within a capacity of
+    the consumer's head."""
+    cdef cbr_record rec
+    cdef cbr_dword value = 0
+    cbring_import()
+    cbr_record_from_status(&rec, <cbr_hinternet>1, context, 31, &value, 4)
+    cbr_test_write_claimed(cbring_ring(ring), position, &rec)
