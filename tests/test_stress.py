@@ -69,6 +69,8 @@ def producing(ring, rate=None, hold=None):
         if hold is not None:
             hold.release()
         producers.join()
+        if hold is not None:
+            hold.close()
 
 
 def held_mid_run(ring):

@@ -106,47 +106,64 @@ cdef extern from *:
         }
         return n;
     }
-    /* A callback that forwards every call to another and holds the thread
+    /* Callbacks that forward every call to another and hold the thread
      * that makes call number `at` (counting from 1, over all threads) until
      * released: a producer stopped mid-run, for tests that need one still
-     * running at a given moment.  One at a time (a callback has no user data). */
-    static struct {
+     * running at a given moment.  A callback has no user data, so there is
+     * one compiled callback per hold, CBR_TEST_HOLDS in all. */
+    #define CBR_TEST_HOLDS 8
+    typedef struct cbr_test_hold {
         cbr_status_callback target;
         uint64_t calls;
         uint64_t at;
         uint32_t held;
         uint32_t released;
-    } cbr_test_hold_;
+    } cbr_test_hold;
+    static cbr_test_hold cbr_test_holds_[CBR_TEST_HOLDS];
 
-    static void CBR_CALLBACK cbr_test_hold_callback(cbr_hinternet h, cbr_dword_ptr c, cbr_dword s,
-                                                    void *i, cbr_dword l)
+    static inline void cbr_test_hold_call_(cbr_test_hold *k, cbr_hinternet h, cbr_dword_ptr c,
+                                           cbr_dword s, void *i, cbr_dword l)
     {
         /* relaxed: only the count's atomicity matters, to pick the one call that holds */
-        if (cbr_fetch_add_u64(&cbr_test_hold_.calls, 1, CBR_RELAXED) + 1 == cbr_test_hold_.at) {
+        if (cbr_fetch_add_u64(&k->calls, 1, CBR_RELAXED) + 1 == k->at) {
             unsigned round = 0;
             /* release: our earlier calls happen before the test sees us held */
-            cbr_store_u32(&cbr_test_hold_.held, 1, CBR_RELEASE);
+            cbr_store_u32(&k->held, 1, CBR_RELEASE);
             /* acquire: what the test did before releasing happens before our next call */
-            while (!cbr_load_u32(&cbr_test_hold_.released, CBR_ACQUIRE))
+            while (!cbr_load_u32(&k->released, CBR_ACQUIRE))
                 cbr_backoff(round < 40 ? round++ : round);
         }
-        cbr_test_hold_.target(h, c, s, i, l);
+        k->target(h, c, s, i, l);
     }
-    static void cbr_test_hold_set(cbr_status_callback target, uint64_t at)
+    #define CBR_TEST_HOLD_FN(n)                                                            \
+        static void CBR_CALLBACK cbr_test_hold_cb_##n(cbr_hinternet h, cbr_dword_ptr c,    \
+                                                     cbr_dword s, void *i, cbr_dword l) \
+        { cbr_test_hold_call_(&cbr_test_holds_[n], h, c, s, i, l); }
+    CBR_TEST_HOLD_FN(0) CBR_TEST_HOLD_FN(1) CBR_TEST_HOLD_FN(2) CBR_TEST_HOLD_FN(3)
+    CBR_TEST_HOLD_FN(4) CBR_TEST_HOLD_FN(5) CBR_TEST_HOLD_FN(6) CBR_TEST_HOLD_FN(7)
+    static uintptr_t cbr_test_hold_callback(int n)
     {
-        cbr_test_hold_.target = target;
-        cbr_test_hold_.at = at;
+        static const cbr_status_callback cbs[CBR_TEST_HOLDS] = {
+            cbr_test_hold_cb_0, cbr_test_hold_cb_1, cbr_test_hold_cb_2, cbr_test_hold_cb_3,
+            cbr_test_hold_cb_4, cbr_test_hold_cb_5, cbr_test_hold_cb_6, cbr_test_hold_cb_7};
+        return (uintptr_t)cbs[n];
+    }
+    static void cbr_test_hold_set(int n, cbr_status_callback target, uint64_t at)
+    {
+        cbr_test_hold *k = &cbr_test_holds_[n];
+        k->target = target;
+        k->at = at;
         /* relaxed (all): the producer threads that read them start after this */
-        cbr_store_u64(&cbr_test_hold_.calls, 0, CBR_RELAXED);
-        cbr_store_u32(&cbr_test_hold_.held, 0, CBR_RELAXED);
-        cbr_store_u32(&cbr_test_hold_.released, 0, CBR_RELAXED);
+        cbr_store_u64(&k->calls, 0, CBR_RELAXED);
+        cbr_store_u32(&k->held, 0, CBR_RELAXED);
+        cbr_store_u32(&k->released, 0, CBR_RELAXED);
     }
     /* acquire: pairs with the held thread's release */
-    static int cbr_test_hold_held(void) { return (int)cbr_load_u32(&cbr_test_hold_.held, CBR_ACQUIRE); }
-    static void cbr_test_hold_release(void)
+    static int cbr_test_hold_held(int n) { return (int)cbr_load_u32(&cbr_test_holds_[n].held, CBR_ACQUIRE); }
+    static void cbr_test_hold_release(int n)
     {
         /* release: pairs with the held thread's acquire */
-        cbr_store_u32(&cbr_test_hold_.released, 1, CBR_RELEASE);
+        cbr_store_u32(&cbr_test_holds_[n].released, 1, CBR_RELEASE);
     }
 
     /* A producer preempted between claiming a position and writing it, as
@@ -179,10 +196,11 @@ cdef extern from *:
     uint64_t cbr_test_consume(cbr_ring *r, uint64_t total, cbr_record *buf, size_t batch,
                               unsigned patience, int spin, uint64_t *waits) nogil
     long cbr_test_pid() nogil
-    void cbr_test_hold_callback(cbr_hinternet, cbr_dword_ptr, cbr_dword, void *, cbr_dword)
-    void cbr_test_hold_set(cbr_status_callback target, uint64_t at)
-    int cbr_test_hold_held()
-    void cbr_test_hold_release()
+    int CBR_TEST_HOLDS
+    uintptr_t cbr_test_hold_callback(int n)
+    void cbr_test_hold_set(int n, cbr_status_callback target, uint64_t at)
+    int cbr_test_hold_held(int n)
+    void cbr_test_hold_release(int n)
     uint64_t cbr_test_claim_unwritten(cbr_ring *r)
     void cbr_test_write_claimed(cbr_ring *r, uint64_t t, const cbr_record *rec)
     void cbr_record_from_status(cbr_record *rec, cbr_hinternet h, cbr_dword_ptr c, cbr_dword s,
@@ -437,7 +455,7 @@ cdef class Producers:
         return False
 
 
-cdef object _hold_owner = None
+cdef list _hold_slots = [None] * CBR_TEST_HOLDS
 
 
 class Hold:
@@ -445,38 +463,45 @@ class Hold:
     forwards every call to `callback` and holds the thread making call
     number `at` (counting from 1, over all threads) until release(): a
     producer stopped mid-run, so a test can close a ring while that
-    producer is certain not to have finished.  One Hold at a time; a with
-    block releases it on exit."""
+    producer is certain not to have finished.
+
+    Each Hold owns one of a few compiled callbacks until close(), which
+    must come after every thread calling it has been joined (a with block
+    releases on exit, and closes too)."""
 
     def __init__(self, callback, at):
-        global _hold_owner
         if not isinstance(callback, int) or callback <= 0:
             raise ValueError(f"callback must be a C function address (a positive int), got {callback!r}")
         if at < 1:
             raise ValueError(f"at must be at least 1, got {at}")
-        if _hold_owner is not None:
-            raise RuntimeError("only one Hold may be in use at a time; release the other first")
-        _hold_owner = self
-        cbr_test_hold_set(<cbr_status_callback><uintptr_t>callback, at)
-        self.callback = <uintptr_t>cbr_test_hold_callback
+        if None not in _hold_slots:
+            raise RuntimeError(f"at most {CBR_TEST_HOLDS} Holds may be open at once; close one first")
+        self._slot = _hold_slots.index(None)
+        _hold_slots[self._slot] = self
+        cbr_test_hold_set(self._slot, <cbr_status_callback><uintptr_t>callback, at)
+        self.callback = cbr_test_hold_callback(self._slot)
 
     @property
     def held(self):
         """True once a thread has reached the call it holds at."""
-        return bool(cbr_test_hold_held())
+        return bool(cbr_test_hold_held(self._slot))
 
     def release(self):
         """Lets the held thread (or the one still to reach the call) go on.  Idempotent."""
-        global _hold_owner
-        cbr_test_hold_release()
-        if _hold_owner is self:
-            _hold_owner = None
+        cbr_test_hold_release(self._slot)
+
+    def close(self):
+        """Releases, and gives the callback back for another Hold: only once
+        no thread calls it any more."""
+        self.release()
+        if _hold_slots[self._slot] is self:
+            _hold_slots[self._slot] = None
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self.release()
+        self.close()
         return False
 
 
