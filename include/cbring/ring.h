@@ -196,7 +196,8 @@ static inline int cbr_ring_init(cbr_ring *r, uint64_t capacity, enum cbr_overflo
     cbr_exchange_u64(&r->abandoned, 0, CBR_RELAXED);
     /* deciding is not reset: a producer of the previous ring may still be
      * deciding, and its decrement must find its own increment, or close()
-     * would stop waiting for this ring's deciders */
+     * would stop waiting for this ring's deciders; so r must be zeroed
+     * (static, or memset) before its first init */
     cbr_store_u32(&r->waiting, 0, CBR_RELAXED);
     cbr_store_ptr(&r->spill, NULL, CBR_RELAXED);
     cbr_store_u64(&r->head, base, CBR_RELAXED);
