@@ -1,12 +1,19 @@
-"""Ring.drain_into(buffer): whole records straight into a caller's buffer."""
+"""Ring.drain_into(buffer): whole records straight into a caller's buffer;
+and what drain() allocates for the records it returns."""
 
 import array
+import os
+import shlex
 import struct
+import subprocess
+import sysconfig
+import tracemalloc
 
 import numpy as np
 import pytest
 
 import cbring
+from cbring import _testing
 
 RECORD = struct.Struct("=QQQIIIIHBB20s")
 
@@ -190,3 +197,66 @@ def test_on_a_closed_ring_gives_what_was_left_then_nothing(spilled_ten, push):
     assert contexts(buf, 10) == list(range(10))
     assert spilled_ten.drain_into(buf) == 0
     assert spilled_ten.stats.late == 1
+
+
+def traced_peak(fn):
+    """fn()'s result and the most memory it had allocated at once, by tracemalloc."""
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        result = fn()
+        return result, tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def test_drain_without_a_limit_allocates_at_most_a_step_more_than_it_returns(make_ring):
+    # Position 0 is claimed and unwritten (a producer preempted mid-push),
+    # 199,999 records wait behind it: the claimed count says 200,000, and a
+    # drain that allocated for it returned nothing from 12.8 MB.
+    ring = make_ring(1 << 18, "spill")
+    waiting = 200_000
+    position = _testing.claim_unwritten(ring)
+    try:
+        with _testing.Producers(ring.status_callback, threads=1, events=waiting - 1):
+            pass
+        slack = cbring._core._DRAIN_STEP * cbring.EVENT_SIZE + 4096
+        batch, peak = traced_peak(ring.drain)
+        assert len(batch) == 0
+        assert peak <= slack, f"allocated {peak} bytes for an empty batch"
+    finally:
+        _testing.write_claimed(ring, position, context=7)   # else close() would wait for it
+    batch, peak = traced_peak(ring.drain)
+    assert len(batch) == waiting and batch[0].context == 7
+    assert peak <= waiting * cbring.EVENT_SIZE + slack
+    assert ring.stats.drained == waiting
+
+
+def test_drain_with_a_limit_takes_at_most_the_limit_in_steps(make_ring, push):
+    ring = make_ring(1 << 18, "spill")
+    with _testing.Producers(ring.status_callback, threads=1, events=150_000):
+        pass
+    step = cbring._core._DRAIN_STEP
+    got = [len(ring.drain(step + 5)), len(ring.drain(3)), len(ring.drain())]
+    assert got == [step + 5, 3, 150_000 - step - 8]
+    assert len(ring.drain()) == 0
+
+
+def test_a_build_for_a_target_with_32_bit_sizes_is_refused(tmp_path):
+    # drain() sizes its batch as records * 64 bytes in size_t, which a
+    # 32-bit target would wrap; ring.h refuses such targets, as atomics.h
+    # refuses 32-bit Windows.  The target is simulated by its SIZE_MAX.
+    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
+    include = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "include")
+    if not os.path.isdir(include):
+        include = cbring.get_include()
+    source = tmp_path / "wide.c"
+    for size_max, refused in [("UINT64_MAX", False), ("UINT32_MAX", True)]:
+        source.write_text(
+            "#include <stdint.h>\n#undef SIZE_MAX\n"
+            f"#define SIZE_MAX {size_max}\n#include <cbring/ring.h>\nint main(void) {{ return 0; }}\n")
+        result = subprocess.run(cc + ["-std=c11", "-D_GNU_SOURCE", "-fsyntax-only", "-I", include, str(source)],
+                                capture_output=True, text=True)
+        assert (result.returncode != 0) == refused, result.stderr
+        assert ("64-bit targets only" in result.stderr) == refused, result.stderr

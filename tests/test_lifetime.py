@@ -3,6 +3,7 @@ collection are counted as late and touch no freed memory."""
 
 import ctypes
 import gc
+import resource
 import struct
 
 import pytest
@@ -95,13 +96,14 @@ def test_a_reused_callback_address_starts_a_fresh_ring_and_orphaned_counts_survi
     before = _orphaned_late_calls()
 
     # Addresses are handed out oldest-free-first: cycle until this one comes back.
-    for _ in range(cbring.MAX_RINGS):
+    for created in range(1, 2 * cbring.MAX_RINGS + 1):
         reused = cbring.Ring(4)
         if reused.status_callback == address:
             break
         reused.close()   # rebinding releases it: its slot goes to the back of the queue
     else:
         pytest.fail("the freed address never came back")
+    assert created > cbring.MAX_RINGS   # only after MAX_RINGS further Rings
     with reused:
         assert _orphaned_late_calls() == before
         assert reused.stats == cbring.RingStats(pushed=0, drained=0, dropped=0, spilled=0, late=0,
@@ -131,3 +133,66 @@ def test_a_ring_closed_by_its_context_manager_counts_later_calls_late():
         address = ring.status_callback
     call(address)
     assert ring.stats.late == 1
+
+
+@pytest.fixture
+def descriptors_for_every_ring():
+    """Room for MAX_RINGS live Rings' wake-up descriptors (plus pytest's own)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = 2 * cbring.MAX_RINGS + 256   # a pipe each where there is no eventfd
+    if soft != resource.RLIM_INFINITY and soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.parametrize("alive", [0, 1000, cbring.MAX_RINGS - 1])
+def test_a_collected_rings_address_is_reused_only_after_max_rings_further_rings(
+        alive, descriptors_for_every_ring):
+    """The README's guarantee, with most Rings alive (1000 alive once gave a
+    collected Ring's address back after 24 creations)."""
+    gc.collect()
+    keep = [cbring.Ring(2) for _ in range(alive)]
+    try:
+        gone = cbring.Ring(2)
+        address = gone.status_callback
+        del gone
+        gc.collect()
+        seen = set()
+        for created in range(1, 2 * cbring.MAX_RINGS + 1):
+            ring = cbring.Ring(2)
+            if ring.status_callback == address:
+                break
+            seen.add(ring.status_callback)
+            ring.close()
+            del ring      # collected at once: its address joins the queue too
+        else:
+            pytest.fail("the collected Ring's address never came back")
+        assert created > cbring.MAX_RINGS, \
+            f"the address came back after {created - 1} further Rings, with {alive} alive"
+        assert address not in seen and len(seen) >= cbring.MAX_RINGS - alive
+        ring.close()
+    finally:
+        for r in keep:
+            r.close()
+        del keep
+        gc.collect()
+
+
+def test_max_rings_rings_can_be_alive_at_once_and_one_more_is_refused(descriptors_for_every_ring):
+    gc.collect()
+    keep = []
+    try:
+        while len(keep) < cbring.MAX_RINGS:
+            keep.append(cbring.Ring(2))
+        assert len({r.status_callback for r in keep}) == cbring.MAX_RINGS
+        with pytest.raises(RuntimeError, match=f"at most {cbring.MAX_RINGS} Rings"):
+            cbring.Ring(2)
+        keep.pop().close()
+        gc.collect()
+        keep.append(cbring.Ring(2))   # one went, so one more fits
+    finally:
+        for r in keep:
+            r.close()
+        del keep
+        gc.collect()

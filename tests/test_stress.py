@@ -50,12 +50,15 @@ def consume(ring, producers, stream, buf):
 
 
 @contextlib.contextmanager
-def producing(ring, rate=None):
+def producing(ring, rate=None, hold=None):
     """Runs THREADS x EVENTS native producers for the block; joins them on exit.
 
-    If the block fails, the ring is closed before the join, so that producers
-    blocked on a full ring finish as late calls instead of hanging the run."""
-    producers = _testing.Producers(ring.status_callback, threads=THREADS, events=EVENTS, rate=rate)
+    With hold (a _testing.Hold of ring.status_callback) they call through it,
+    and it is released before the join.  If the block fails, the ring is
+    closed before the join, so that producers blocked on a full ring finish
+    as late calls instead of hanging the run."""
+    callback = ring.status_callback if hold is None else hold.callback
+    producers = _testing.Producers(callback, threads=THREADS, events=EVENTS, rate=rate)
     producers.start()
     try:
         yield producers
@@ -63,7 +66,17 @@ def producing(ring, rate=None):
         ring.close()
         raise
     finally:
+        if hold is not None:
+            hold.release()
         producers.join()
+        if hold is not None:
+            hold.close()
+
+
+def held_mid_run(ring):
+    """A Hold that stops one producer thread a quarter of the way through all
+    the calls, so that close() certainly comes while it has calls to make."""
+    return _testing.Hold(ring.status_callback, at=THREADS * EVENTS // 4)
 
 
 OVERFLOW_CASES = {
@@ -120,17 +133,20 @@ def test_closing_while_producers_run_keeps_what_was_pushed_and_counts_the_rest_l
     buf = np.zeros(CHUNK, dtype=record_dtype)
     total = THREADS * EVENTS
 
-    # Paced at a million calls a second per thread, so that the producers run
-    # for at least a second, whatever the policy; close() comes once the ring
-    # has filled and been drained once, a few milliseconds in.
-    with producing(ring, rate=1e6) as producers:
+    # One producer is held mid-run until close() has begun, so close() comes
+    # while it still has calls to make; the others, paced at a million calls
+    # a second, are most likely still calling too.
+    hold = held_mid_run(ring)
+    with producing(ring, rate=1e6, hold=hold) as producers:
         stall_until(lambda: ring.stats.pushed >= ring.capacity, "the ring to fill")
         stream.check(buf[:ring.drain_into(buf)])
+        while not hold.held:   # the ring is drained meanwhile, so "block" producers get there
+            stream.check(buf[:ring.drain_into(buf)])
         ring.close()
-        still_running = not producers.finished()
+        assert not producers.finished()
+        hold.release()
         while n := ring.drain_into(buf):
             stream.check(buf[:n])
-    assert still_running, "close() came after the producers finished; nothing was tested"
     while n := ring.drain_into(buf):
         stream.check(buf[:n])
 
@@ -225,19 +241,23 @@ def test_closing_from_another_thread_while_the_consumer_drains_loses_nothing_pus
         except BaseException as e:  # handed to the main thread
             failures.append(e)
 
-    with producing(ring, rate=1e6) as producers:
+    # One producer is held mid-run until close() has begun (see held_mid_run).
+    hold = held_mid_run(ring)
+    with producing(ring, rate=1e6, hold=hold) as producers:
         draining = threading.Thread(target=consumer)
         draining.start()
         try:
-            stall_until(lambda: stream.received >= 8192 or failures, "the consumer to get going")
+            stall_until(lambda: (stream.received >= 8192 and hold.held) or failures,
+                        "the consumer to get going and a producer to be held")
             ring.close()
             still_running = not producers.finished()
+            hold.release()
         finally:
             ring.close()
             draining.join()
     if failures:
         raise failures[0]
-    assert still_running, "close() came after the producers finished; nothing was tested"
+    assert still_running
     stats = ring.stats
     assert stats.late > 0
     assert stats.pushed + stats.dropped + stats.late == total

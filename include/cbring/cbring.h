@@ -31,7 +31,8 @@
  * A struct cbr_ring pointer stays valid for the life of the process: once
  * its Ring is closed or collected, pushes return CBRING_LATE and are
  * counted, until the ring structure is given to a new Ring (oldest-free-
- * first, after 1024 others at the least); pushes then feed that Ring.
+ * first, and only after at least 1024 further Rings have been created,
+ * however many are alive); pushes then feed that Ring.
  * Stop pushing before you let a Ring go; cbring_closed(r) says whether it
  * was closed.
  */

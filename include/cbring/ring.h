@@ -65,6 +65,12 @@
 #include "record.h"
 #include "wakeup.h"
 
+/* Positions and byte counts are 64-bit: refuse 32-bit targets, as atomics.h
+ * does on Windows, rather than let drain's size arithmetic wrap. */
+#if SIZE_MAX < UINT64_MAX
+#  error "cbring supports 64-bit targets only: positions and sizes must not wrap"
+#endif
+
 /* Overflow segments' allocator; a test may substitute one that fails. */
 #ifndef CBR_MALLOC
 #  define CBR_MALLOC malloc
@@ -256,9 +262,10 @@ static inline int cbr_ring_init(cbr_ring *r, uint64_t capacity, enum cbr_overflo
     cbr_exchange_u64(&r->spilled, 0, CBR_RELAXED);
     cbr_exchange_u64(&r->wakeups, 0, CBR_RELAXED);
     cbr_exchange_u64(&r->abandoned, 0, CBR_RELAXED);
-    /* a producer of the previous ring still deciding would take it to -1, which
-     * close() reads as 0: it can cost this ring exactness, never a hang */
-    cbr_store_u32(&r->deciding, 0, CBR_RELAXED);
+    /* deciding is not reset: a producer of the previous ring may still be
+     * deciding, and its decrement must find its own increment, or close()
+     * would stop waiting for this ring's deciders; so r must be zeroed
+     * (static, or memset) before its first init */
     cbr_store_u32(&r->waiting, 0, CBR_RELAXED);
     /* relaxed (all three): destroy emptied the pool, and no late producer reaches it */
     cbr_store_ptr(&r->pool, NULL, CBR_RELAXED);

@@ -21,10 +21,27 @@ from cpython.pythread cimport (NOWAIT_LOCK, WAIT_LOCK, PyThread_acquire_lock, Py
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, uintptr_t
 from libc.string cimport memcpy, memset
 
+# First, before the cimport below brings in ring.h: _slots.h interposes the
+# test-only pause points on the ring code compiled into this module.
+cdef extern from "_slots.h":
+    pass
+
 from cbring.libcbring cimport *
 
 cdef extern from "_slots.h" nogil:
-    int CBR_SLOT_COUNT
+    enum:
+        CBR_SLOT_COUNT
+        CBR_MAX_RINGS
+        CBR_PAUSE_NONE
+        CBR_PAUSE_CLOSE_AFTER_TAIL
+        CBR_PAUSE_DECIDER_BEFORE_COUNT
+        CBR_PAUSE_DECIDER_AFTER_COUNT
+        CBR_PAUSE_DECIDER_BEFORE_DONE
+    void cbr_pause_arm(uint32_t where, void *field)
+    uint32_t cbr_pause_reached()
+    uint32_t cbr_pause_held_gil()
+    int cbr_pause_resume()
+    uint32_t cbr_pause_backoffs(int on)
     cbr_ring *cbr_slot_ring(int i)
     uintptr_t cbr_slot_callback(int i)
     int cbr_slot_register(uintptr_t hinternet, int i, uintptr_t *previous, unsigned long *error)
@@ -108,16 +125,26 @@ is counted exactly once in pushed, dropped or late."""
 EVENT_SIZE = CBR_RECORD_SIZE
 EVENT_FORMAT = (<bytes>CBR_RECORD_FORMAT).decode("ascii")
 MAX_CAPACITY = <Py_ssize_t>CBR_RING_MAX_CAPACITY
-MAX_RINGS = CBR_SLOT_COUNT
+MAX_RINGS = CBR_MAX_RINGS
+
+cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX
+
+# drain() grows its batch this many records at a time (4 MiB): the most it
+# allocates beyond what it returns.
+cdef enum:
+    DRAIN_STEP = 1 << 16
+_DRAIN_STEP = DRAIN_STEP
 
 cdef object _DWORD_PTR_MAX = (<object>1 << (8 * sizeof(cbr_dword_ptr))) - 1
 cdef dict _POLICIES = {"spill": CBR_OVERFLOW_SPILL, "drop": CBR_OVERFLOW_DROP, "block": CBR_OVERFLOW_BLOCK}
 cdef tuple _POLICY_NAMES = ("spill", "drop", "block")
 cdef cbr_record _empty_record
 
-# Slots are handed out oldest-free-first, so that a callback address is
-# reused as late as possible (see _slots.h).
-cdef int _free_slots[1024]
+# Slots are handed out oldest-free-first from a queue that, with twice as
+# many slots as live Rings, keeps a freed address out of use until at least
+# CBR_MAX_RINGS further Rings have been created (see _slots.h).
+cdef int _free_slots[CBR_SLOT_COUNT]
 cdef int _free_head = 0
 cdef int _free_count = 0
 cdef uint64_t _orphan_late = 0
@@ -125,7 +152,10 @@ cdef uint64_t _orphan_pushed = 0
 cdef uint64_t _orphan_dropped = 0
 # The Ring that owns each slot (borrowed: set by __cinit__, cleared by
 # __dealloc__), so that the fork handlers can reach every live Ring.
-cdef PyObject *_live_rings[1024]
+cdef PyObject *_live_rings[CBR_SLOT_COUNT]
+# Times a consumer call found the consumer lock taken and waited for it
+# (a test waits for this to know that a drain is queued behind a close).
+cdef uint64_t _lock_waits = 0
 
 
 cdef void _init_slots():
@@ -141,7 +171,7 @@ _init_slots()
 cdef int _take_slot() except -2:
     global _free_head, _free_count
     cdef int slot
-    if _free_count == 0:
+    if CBR_SLOT_COUNT - _free_count >= CBR_MAX_RINGS:
         return -1
     slot = _free_slots[_free_head]
     _free_head = (_free_head + 1) % CBR_SLOT_COUNT
@@ -152,6 +182,15 @@ cdef int _take_slot() except -2:
 cdef void _give_slot(int slot):
     global _free_count
     _free_slots[(_free_head + _free_count) % CBR_SLOT_COUNT] = slot
+    _free_count += 1
+
+
+cdef void _return_unused_slot(int slot):
+    # a Ring that failed to start gives its slot back at the front: its
+    # address was not handed out again, so it keeps its place in the queue
+    global _free_head, _free_count
+    _free_head = (_free_head + CBR_SLOT_COUNT - 1) % CBR_SLOT_COUNT
+    _free_slots[_free_head] = slot
     _free_count += 1
 
 
@@ -806,7 +845,9 @@ cdef class Ring:
         return 0
 
     cdef int _lock(self) except -1:
+        global _lock_waits
         if not PyThread_acquire_lock(self._consumer, NOWAIT_LOCK):
+            _lock_waits += 1
             with nogil:
                 PyThread_acquire_lock(self._consumer, WAIT_LOCK)
         return 0
@@ -831,7 +872,7 @@ cdef class Ring:
         slot = _take_slot()
         if slot < 0:
             raise RuntimeError(
-                f"at most {CBR_SLOT_COUNT} Rings can exist at once, each with its own callback address; "
+                f"at most {CBR_MAX_RINGS} Rings can exist at once, each with its own callback address; "
                 "close and release Rings you no longer need")
         self._r = cbr_slot_ring(slot)
         if cbr_ring_closed(self._r):
@@ -841,7 +882,7 @@ cdef class Ring:
         err = cbr_ring_init(self._r, cbr_ring_round_capacity(cap), _POLICIES[overflow],
                             <uint64_t>(timeout * 1e9), base)
         if err != 0:
-            _give_slot(slot)
+            _return_unused_slot(slot)
             if err == 12:
                 raise MemoryError(f"cannot allocate a ring of {cap} records")
             raise OSError(err, "cannot create the ring's wake-up descriptor")
@@ -854,19 +895,28 @@ cdef class Ring:
     def __dealloc__(self):
         global _orphan_pushed, _orphan_dropped
         cdef cbr_ring_stats s
+        cdef cbr_ring *r = self._r
         if self._consumer != NULL:
             PyThread_free_lock(self._consumer)
         # _r is still NULL when the arguments were refused before __cinit__ ran
-        if self._r == NULL or self._slot < 0:
+        if r == NULL or self._slot < 0:
             return
+        # Unlisted first: the fork handlers reach Rings only through _live_rings.
+        _live_rings[self._slot] = NULL
         if not self._destroyed:
-            cbr_ring_close(self._r)
-            cbr_ring_get_stats(self._r, &s)
+            # Without the GIL: close() may wait for producers and scan millions
+            # of positions, and destroy frees what was never drained.  Nothing
+            # else can reach this Ring now, and its slot joins the free queue
+            # only after destroy, so no new Ring can init the struct meanwhile;
+            # producers still calling find it closed and touch only the
+            # struct, which is never freed (invariant 4).
+            with nogil:
+                cbr_ring_close(r)
+                cbr_ring_get_stats(r, &s)
+                cbr_ring_destroy(r)
             _orphan_pushed += s.pushed
             _orphan_dropped += s.dropped
-            cbr_ring_destroy(self._r)
             self._destroyed = True
-        _live_rings[self._slot] = NULL
         _give_slot(self._slot)
         self._slot = -1
 
@@ -934,14 +984,23 @@ cdef class Ring:
             raise OSError(None, f"InternetSetStatusCallback failed with error {error}", None, error)
         return previous
 
+    cdef inline size_t _take(self, cbr_record *out, size_t room) noexcept:
+        # Under the consumer lock: close() holds it from closing tail to
+        # storing end, so the hint is never the ~2**64 of that window.  The
+        # hint bounds every claimed position, so a drain that stops at it
+        # never reads the slot a producer is about to write (polling an
+        # empty ring would otherwise pull that line from the producers).
+        cdef uint64_t hint = cbr_ring_size_hint(self._r)
+        return cbr_ring_drain(self._r, out, <size_t>hint if hint < room else room)
+
     cdef size_t _drain(self, cbr_record *out, size_t room) except? 0:
-        # the one consumer step behind drain() and drain_into(): under the
-        # consumer lock, and with fileno()'s readiness consumed and re-armed
+        # the one consumer step behind drain_into(): under the consumer
+        # lock, and with fileno()'s readiness consumed and re-armed
         cdef size_t n
         self._lock()
         if self._r.notify:
             cbr_ring_notify_clear(self._r)
-        n = cbr_ring_drain(self._r, out, room)
+        n = self._take(out, room)
         if self._r.notify:
             cbr_ring_notify_rearm(self._r)
         self._unlock()
@@ -951,24 +1010,44 @@ cdef class Ring:
         """Takes up to max_events records (all that are ready if None), oldest first.
 
         Returns a Batch, possibly empty; never blocks.  On a closed ring it
-        returns what was left, then empty batches."""
-        cdef size_t want, size, n = 0
+        returns what was left, then empty batches.  It allocates at most
+        65536 records (4 MiB) more than it returns."""
+        cdef size_t want, size = 0, n = 0, step
+        cdef uint64_t hint
         cdef cbr_record *buf = NULL
         cdef cbr_record *grown
         self._usable()
         if max_events is None:
-            want = <size_t>MAX_CAPACITY * 64
+            want = <size_t>PY_SSIZE_T_MAX // sizeof(cbr_record)
         else:
-            want = _checked_index(max_events, "max_events", 0, sys.maxsize)
-        # the hint counts every claimed position, so one allocation holds the batch
-        size = min(<size_t>cbr_ring_size_hint(self._r), want)
-        if size == 0:
-            self._drain(NULL, 0)  # still consumes a spurious readiness of fileno()
-            return Batch._adopt(NULL, 0)
-        buf = <cbr_record *>PyMem_Malloc(size * sizeof(cbr_record))
-        if buf == NULL:
-            raise MemoryError(f"cannot allocate a batch of {size} events")
-        n = self._drain(buf, size)
+            want = min(<size_t>_checked_index(max_events, "max_events", 0, sys.maxsize),
+                       <size_t>PY_SSIZE_T_MAX // sizeof(cbr_record))
+        self._lock()
+        try:
+            if self._r.notify:
+                cbr_ring_notify_clear(self._r)
+            # Grown DRAIN_STEP records at a time, each step bounded by the
+            # hint (see _take), so what is allocated and not returned is at
+            # most one step.  A refused allocation before anything was taken
+            # raises and loses nothing; after, the batch is what was taken.
+            hint = cbr_ring_size_hint(self._r)
+            while n == size and n < want and hint > 0:
+                step = <size_t>min(hint, <uint64_t>(want - n), <uint64_t>DRAIN_STEP)
+                grown = <cbr_record *>PyMem_Realloc(buf, (n + step) * sizeof(cbr_record))
+                if grown == NULL:
+                    if n == 0:
+                        raise MemoryError(f"cannot allocate a batch of {step} events")
+                    break
+                buf = grown
+                size = n + step
+                n += cbr_ring_drain(self._r, buf + n, step)
+                hint = cbr_ring_size_hint(self._r)
+            if size == 0:
+                cbr_ring_drain(self._r, NULL, 0)  # the high-water mark, as every drain
+        finally:
+            if self._r.notify:
+                cbr_ring_notify_rearm(self._r)
+            self._unlock()
         if n == 0:
             PyMem_Free(buf)
             buf = NULL
@@ -1103,11 +1182,75 @@ cdef extern from *:
     static inline uint32_t cbr_py_ring_policy(cbr_ring *r)
     { return cbr_load_u32(&r->policy, CBR_RELAXED); }
     static inline void cbr_py_wakeup_signal(cbr_ring *r) { cbr_wakeup_signal(&r->wake); }
+    static inline void *cbr_py_ring_tail_field(cbr_ring *r) { return &r->tail; }
+    static inline void *cbr_py_ring_deciding_field(cbr_ring *r) { return &r->deciding; }
     """
     uint64_t _ring_tail "cbr_py_ring_tail" (cbr_ring *r) nogil
     uint64_t _ring_inherited_late "cbr_py_ring_inherited_late" (cbr_ring *r) nogil
     uint32_t _ring_policy "cbr_py_ring_policy" (cbr_ring *r) nogil
     void cbr_wakeup_signal_ "cbr_py_wakeup_signal" (cbr_ring *r) nogil
+    void *_ring_tail_field "cbr_py_ring_tail_field" (cbr_ring *r) nogil
+    void *_ring_deciding_field "cbr_py_ring_deciding_field" (cbr_ring *r) nogil
+
+
+# Test-only pause points in the ring code compiled here (see _slots.h), so
+# that tests force the interleavings they need instead of hoping for them.
+cdef dict _PAUSE_POINTS = {
+    "close-after-tail": CBR_PAUSE_CLOSE_AFTER_TAIL,
+    "decider-before-count": CBR_PAUSE_DECIDER_BEFORE_COUNT,
+    "decider-after-count": CBR_PAUSE_DECIDER_AFTER_COUNT,
+    "decider-before-done": CBR_PAUSE_DECIDER_BEFORE_DONE,
+}
+
+
+def _pause_arm(target, where):
+    """Test only: the next thread that reaches `where` (a key of
+    _PAUSE_POINTS) on the ring struct of target (a Ring, or a callback
+    address whose Ring may be gone) holds there until _pause_resume().  A
+    thread that holds the GIL there is not held; _pause_held_gil() says so."""
+    cdef cbr_ring *r = NULL
+    cdef int i
+    if isinstance(target, Ring):
+        r = (<Ring>target)._r
+    else:
+        for i in range(CBR_SLOT_COUNT):
+            if cbr_slot_callback(i) == target:
+                r = cbr_slot_ring(i)
+        if r == NULL:
+            raise ValueError(f"{target!r} is neither a Ring nor a ring's callback address")
+    cdef uint32_t code = _PAUSE_POINTS[where]
+    cbr_pause_arm(code, _ring_tail_field(r) if code == CBR_PAUSE_CLOSE_AFTER_TAIL
+                  else _ring_deciding_field(r))
+
+
+def _pause_disarm():
+    """Test only: no pause is armed."""
+    cbr_pause_arm(CBR_PAUSE_NONE, NULL)
+
+
+def _pauses_reached():
+    """Test only: how many pauses threads have reached since the process began."""
+    return cbr_pause_reached()
+
+
+def _pause_resume():
+    """Test only: lets the oldest held pause go on; False if none is held."""
+    return bool(cbr_pause_resume())
+
+
+def _pause_held_gil():
+    """Test only: the last armed pause was reached by a thread holding the GIL."""
+    return bool(cbr_pause_held_gil())
+
+
+def _count_backoffs(on):
+    """Test only: starts or stops counting the ring code's back-off spins; returns the count."""
+    return cbr_pause_backoffs(1 if on else 0)
+
+
+def _consumer_lock_waits():
+    """Test only: times a consumer call waited for another's consumer lock."""
+    return _lock_waits
 
 
 # fork(): the child has only the forking thread.  Before the fork every live

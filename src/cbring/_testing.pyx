@@ -106,6 +106,79 @@ cdef extern from *:
         }
         return n;
     }
+    /* Callbacks that forward every call to another and hold the thread
+     * that makes call number `at` (counting from 1, over all threads) until
+     * released: a producer stopped mid-run, for tests that need one still
+     * running at a given moment.  A callback has no user data, so there is
+     * one compiled callback per hold, CBR_TEST_HOLDS in all. */
+    #define CBR_TEST_HOLDS 8
+    typedef struct cbr_test_hold {
+        cbr_status_callback target;
+        uint64_t calls;
+        uint64_t at;
+        uint32_t held;
+        uint32_t released;
+    } cbr_test_hold;
+    static cbr_test_hold cbr_test_holds_[CBR_TEST_HOLDS];
+
+    static inline void cbr_test_hold_call_(cbr_test_hold *k, cbr_hinternet h, cbr_dword_ptr c,
+                                           cbr_dword s, void *i, cbr_dword l)
+    {
+        /* relaxed: only the count's atomicity matters, to pick the one call that holds */
+        if (cbr_fetch_add_u64(&k->calls, 1, CBR_RELAXED) + 1 == k->at) {
+            unsigned round = 0;
+            /* release: our earlier calls happen before the test sees us held */
+            cbr_store_u32(&k->held, 1, CBR_RELEASE);
+            /* acquire: what the test did before releasing happens before our next call */
+            while (!cbr_load_u32(&k->released, CBR_ACQUIRE))
+                cbr_backoff(round < 40 ? round++ : round);
+        }
+        k->target(h, c, s, i, l);
+    }
+    #define CBR_TEST_HOLD_FN(n)                                                            \
+        static void CBR_CALLBACK cbr_test_hold_cb_##n(cbr_hinternet h, cbr_dword_ptr c,    \
+                                                     cbr_dword s, void *i, cbr_dword l) \
+        { cbr_test_hold_call_(&cbr_test_holds_[n], h, c, s, i, l); }
+    CBR_TEST_HOLD_FN(0) CBR_TEST_HOLD_FN(1) CBR_TEST_HOLD_FN(2) CBR_TEST_HOLD_FN(3)
+    CBR_TEST_HOLD_FN(4) CBR_TEST_HOLD_FN(5) CBR_TEST_HOLD_FN(6) CBR_TEST_HOLD_FN(7)
+    static uintptr_t cbr_test_hold_callback(int n)
+    {
+        static const cbr_status_callback cbs[CBR_TEST_HOLDS] = {
+            cbr_test_hold_cb_0, cbr_test_hold_cb_1, cbr_test_hold_cb_2, cbr_test_hold_cb_3,
+            cbr_test_hold_cb_4, cbr_test_hold_cb_5, cbr_test_hold_cb_6, cbr_test_hold_cb_7};
+        return (uintptr_t)cbs[n];
+    }
+    static void cbr_test_hold_set(int n, cbr_status_callback target, uint64_t at)
+    {
+        cbr_test_hold *k = &cbr_test_holds_[n];
+        k->target = target;
+        k->at = at;
+        /* relaxed (all): the producer threads that read them start after this */
+        cbr_store_u64(&k->calls, 0, CBR_RELAXED);
+        cbr_store_u32(&k->held, 0, CBR_RELAXED);
+        cbr_store_u32(&k->released, 0, CBR_RELAXED);
+    }
+    /* acquire: pairs with the held thread's release */
+    static int cbr_test_hold_held(int n) { return (int)cbr_load_u32(&cbr_test_holds_[n].held, CBR_ACQUIRE); }
+    static void cbr_test_hold_release(int n)
+    {
+        /* release: pairs with the held thread's acquire */
+        cbr_store_u32(&cbr_test_holds_[n].released, 1, CBR_RELEASE);
+    }
+
+    /* A producer preempted between claiming a position and writing it, as
+     * under "spill": claims the next position of r and leaves it unwritten. */
+    static uint64_t cbr_test_claim_unwritten(cbr_ring *r)
+    {
+        /* seq_cst: a claim, as cbr_ring_push makes it */
+        return cbr_fetch_add_u64(&r->tail, 1, CBR_SEQ_CST);
+    }
+    /* ... and writes it at last (its slot must be free for it: t < head + capacity). */
+    static void cbr_test_write_claimed(cbr_ring *r, uint64_t t, const cbr_record *rec)
+    {
+        cbr_ring_publish_(&r->slots[t & r->mask], t, rec);
+    }
+
     #if defined(_WIN32)
     #  include <process.h>
     static long cbr_test_pid(void) { return (long)_getpid(); }
@@ -123,6 +196,15 @@ cdef extern from *:
     uint64_t cbr_test_consume(cbr_ring *r, uint64_t total, cbr_record *buf, size_t batch,
                               unsigned patience, int spin, uint64_t *waits) nogil
     long cbr_test_pid() nogil
+    int CBR_TEST_HOLDS
+    uintptr_t cbr_test_hold_callback(int n)
+    void cbr_test_hold_set(int n, cbr_status_callback target, uint64_t at)
+    int cbr_test_hold_held(int n)
+    void cbr_test_hold_release(int n)
+    uint64_t cbr_test_claim_unwritten(cbr_ring *r)
+    void cbr_test_write_claimed(cbr_ring *r, uint64_t t, const cbr_record *rec)
+    void cbr_record_from_status(cbr_record *rec, cbr_hinternet h, cbr_dword_ptr c, cbr_dword s,
+                                const void *info, cbr_dword length)
 
 EVENTS_PER_REQUEST = CBR_TEST_EVENTS_PER_REQUEST
 HIST_BUCKETS = CBR_TEST_HIST_BUCKETS
@@ -371,3 +453,72 @@ cdef class Producers:
     def __exit__(self, *exc):
         self.join()
         return False
+
+
+cdef list _hold_slots = [None] * CBR_TEST_HOLDS
+
+
+class Hold:
+    """Hold(callback, at): a callback address (``hold.callback``) that
+    forwards every call to `callback` and holds the thread making call
+    number `at` (counting from 1, over all threads) until release(): a
+    producer stopped mid-run, so a test can close a ring while that
+    producer is certain not to have finished.
+
+    Each Hold owns one of a few compiled callbacks until close(), which
+    must come after every thread calling it has been joined (a with block
+    releases on exit, and closes too)."""
+
+    def __init__(self, callback, at):
+        if not isinstance(callback, int) or callback <= 0:
+            raise ValueError(f"callback must be a C function address (a positive int), got {callback!r}")
+        if at < 1:
+            raise ValueError(f"at must be at least 1, got {at}")
+        if None not in _hold_slots:
+            raise RuntimeError(f"at most {CBR_TEST_HOLDS} Holds may be open at once; close one first")
+        self._slot = _hold_slots.index(None)
+        _hold_slots[self._slot] = self
+        cbr_test_hold_set(self._slot, <cbr_status_callback><uintptr_t>callback, at)
+        self.callback = cbr_test_hold_callback(self._slot)
+
+    @property
+    def held(self):
+        """True once a thread has reached the call it holds at."""
+        return bool(cbr_test_hold_held(self._slot))
+
+    def release(self):
+        """Lets the held thread (or the one still to reach the call) go on.  Idempotent."""
+        cbr_test_hold_release(self._slot)
+
+    def close(self):
+        """Releases, and gives the callback back for another Hold: only once
+        no thread calls it any more."""
+        self.release()
+        if _hold_slots[self._slot] is self:
+            _hold_slots[self._slot] = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def claim_unwritten(ring):
+    """Claims ring's next position and leaves it unwritten, as a producer
+    preempted between its claim and its write would: drains stop there
+    until write_claimed(ring, position).  Returns the position."""
+    cbring_import()
+    return cbr_test_claim_unwritten(cbring_ring(ring))
+
+
+def write_claimed(ring, position, context=0):
+    """Writes a DWORD status record (REQUEST_SENT) into a position that
+    claim_unwritten() left unwritten, which must be within a capacity of
+    the consumer's head."""
+    cdef cbr_record rec
+    cdef cbr_dword value = 0
+    cbring_import()
+    cbr_record_from_status(&rec, <cbr_hinternet>1, context, 31, &value, 4)
+    cbr_test_write_claimed(cbring_ring(ring), position, &rec)

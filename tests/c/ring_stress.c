@@ -110,10 +110,20 @@ static uint64_t consume(cbr_ring *r, producer *ps, int n, int close_after, unsig
     return total;
 }
 
+/* A ring struct as init expects it the first time: zeroed (it keeps the
+ * count of deciding producers, and the late count, across reuse). */
+static cbr_ring *new_ring(void)
+{
+    cbr_ring *r = (cbr_ring *)aligned_alloc(CBR_CACHELINE, sizeof(cbr_ring));
+    if (r != NULL)
+        memset(r, 0, sizeof *r);
+    return r;
+}
+
 static void run(const char *name, enum cbr_overflow policy, uint64_t capacity, int nprod,
                 uint64_t per_producer, int close_after, unsigned stall_every)
 {
-    cbr_ring *r = (cbr_ring *)aligned_alloc(CBR_CACHELINE, sizeof(cbr_ring));
+    cbr_ring *r = new_ring();
     producer ps[MAX_PRODUCERS];
     cbr_ring_stats st;
     uint64_t drained, accepted = 0, refused = 0;
@@ -199,7 +209,7 @@ static void *push_one(void *arg)
  * as dropped, and what was pushed before still drains, in order. */
 static void test_close_frees_a_producer_waiting_without_memory(void)
 {
-    cbr_ring *r = (cbr_ring *)aligned_alloc(CBR_CACHELINE, sizeof(cbr_ring));
+    cbr_ring *r = new_ring();
     cbr_record rec, out[4];
     pthread_t t;
     int result = -1;
@@ -247,7 +257,7 @@ static void *push_one_without_memory(void *arg)
  * returns them. */
 static void test_wait_after_close_sees_records_behind_an_abandoned_position(void)
 {
-    cbr_ring *r = (cbr_ring *)aligned_alloc(CBR_CACHELINE, sizeof(cbr_ring));
+    cbr_ring *r = new_ring();
     cbr_record rec, out[4];
     pthread_t t;
     int result = -1;
@@ -314,7 +324,7 @@ static void *read_stats(void *arg)
  * but what was pushed. */
 static void test_stats_read_while_closing_stay_exact(int rounds)
 {
-    cbr_ring *r = (cbr_ring *)aligned_alloc(CBR_CACHELINE, sizeof(cbr_ring));
+    cbr_ring *r = new_ring();
     stats_reader s;
     pthread_t t;
     cbr_record rec;
@@ -379,7 +389,7 @@ static void *hammer_full_ring(void *arg)
 static void test_close_waits_for_producers_that_found_the_ring_full(enum cbr_overflow policy,
                                                                      const char *name, int rounds)
 {
-    cbr_ring *r = (cbr_ring *)aligned_alloc(CBR_CACHELINE, sizeof(cbr_ring));
+    cbr_ring *r = new_ring();
     hammer hs[4];
     cbr_record rec;
     cbr_ring_stats at_close, final;
