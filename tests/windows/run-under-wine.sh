@@ -381,6 +381,7 @@ sys.exit(v(setuptools.__version__) < (77, 0) or v(Cython.__version__) < (3, 0))'
     # instead, first on sys.path.
     step "Python: cbring._core on the MSVC branch, by clang for both targets and lld; wininet_check.py with each"
     local failed_targets="" gnu_pid core_cflags objs
+    local -A triple=([windows-gnu]=x86_64-w64-windows-gnu [windows-msvc]=x86_64-pc-windows-msvc)
     core_cflags=(-O1 -Wall -Wno-unused-function -Wno-unused-but-set-variable -DCBR_TEST_WITH_PYTHON
                  -I"$work/py/include" -I"$root/include" -I"$root/src/cbring")
     # the two compiles side by side, one per core
@@ -404,11 +405,11 @@ sys.exit(v(setuptools.__version__) < (77, 0) or v(Cython.__version__) < (3, 0))'
             [ "$target" = windows-msvc ] && objs+=("$work/stress/fltused.o")
             if ! "${lld_link[@]}" -shared "${objs[@]}" -o "$pkg/cbring/_core.$tag-win_amd64.pyd" \
                     -L"$embed_dir" -lpython3"$minor" -lwininet -lws2_32; then
-                msvc_py_result="FAILED: lld could not link _core for x86_64-$target"
+                msvc_py_result="FAILED: lld could not link _core for ${triple[$target]}"
                 continue
             fi
             cp "$here/wininet_check.py" "$pkg/"
-            echo "-- cbring._core on the MSVC branch, clang --target=x86_64-$target"
+            echo "-- cbring._core on the MSVC branch, clang --target=${triple[$target]}"
             st=0
             (cd "$pkg" && run_wine 300 "$embed_dir/python.exe" -B -c '
 import os, runpy, sys
@@ -417,7 +418,7 @@ import cbring._core
 assert os.path.dirname(cbring._core.__file__) == os.path.join(os.getcwd(), "cbring"), cbring._core.__file__
 sys.argv = ["wininet_check.py"] + sys.argv[1:]
 runpy.run_path("wininet_check.py", run_name="__main__")' "${urls[@]}") || st=$?
-            [ "$st" = 0 ] || msvc_py_result="FAILED: wininet_check.py with the x86_64-$target _core, exit status $st"
+            [ "$st" = 0 ] || msvc_py_result="FAILED: wininet_check.py with the ${triple[$target]} _core, exit status $st"
         done
     fi
 
