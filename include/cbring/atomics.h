@@ -159,12 +159,13 @@ CBR_INLINE void cbr_store_u32(uint32_t *p, uint32_t v, cbr_order o)
     if (o == CBR_SEQ_CST) CBR_MSVC_DMB();
 }
 
-/* A read-modify-write fn(args) of this type in order o.  _nf has no
- * ordering (relaxed), _acq orders its load before later accesses (acquire),
- * _rel its store after earlier ones (release); acq_rel and seq_cst put a
- * full barrier on each side of the _nf form, as seq_cst stores do. */
+/* A function body, every path a return (so cl.exe sees no C4715): the
+ * read-modify-write fn(args) of this type in order o.  _nf has no ordering
+ * (relaxed), _acq orders its load before later accesses (acquire), _rel
+ * its store after earlier ones (release); acq_rel and seq_cst put a full
+ * barrier on each side of the _nf form, as seq_cst stores do. */
 #  define CBR_MSVC_RMW(type, o, fn, args)                                       \
-    do {                                                                        \
+    {                                                                           \
         type rmw_result_;                                                       \
         if ((o) == CBR_RELAXED) return (type)fn##_nf args;                      \
         if ((o) == CBR_ACQUIRE) return (type)fn##_acq args;                     \
@@ -173,20 +174,20 @@ CBR_INLINE void cbr_store_u32(uint32_t *p, uint32_t v, cbr_order o)
         rmw_result_ = (type)fn##_nf args;                                       \
         CBR_MSVC_DMB();                                                         \
         return rmw_result_;                                                     \
-    } while (0)
+    }
 
 CBR_INLINE uint64_t cbr_fetch_add_u64(uint64_t *p, uint64_t v, cbr_order o)
-{ CBR_MSVC_RMW(uint64_t, o, _InterlockedExchangeAdd64, ((volatile __int64 *)p, (__int64)v)); }
+CBR_MSVC_RMW(uint64_t, o, _InterlockedExchangeAdd64, ((volatile __int64 *)p, (__int64)v))
 CBR_INLINE uint32_t cbr_fetch_add_u32(uint32_t *p, uint32_t v, cbr_order o)
-{ CBR_MSVC_RMW(uint32_t, o, _InterlockedExchangeAdd, ((volatile long *)p, (long)v)); }
+CBR_MSVC_RMW(uint32_t, o, _InterlockedExchangeAdd, ((volatile long *)p, (long)v))
 CBR_INLINE uint32_t cbr_fetch_sub_u32(uint32_t *p, uint32_t v, cbr_order o)
-{ CBR_MSVC_RMW(uint32_t, o, _InterlockedExchangeAdd, ((volatile long *)p, (long)(0u - v))); }
+CBR_MSVC_RMW(uint32_t, o, _InterlockedExchangeAdd, ((volatile long *)p, (long)(0u - v)))
 CBR_INLINE uint64_t cbr_fetch_or_u64(uint64_t *p, uint64_t v, cbr_order o)
-{ CBR_MSVC_RMW(uint64_t, o, _InterlockedOr64, ((volatile __int64 *)p, (__int64)v)); }
+CBR_MSVC_RMW(uint64_t, o, _InterlockedOr64, ((volatile __int64 *)p, (__int64)v))
 CBR_INLINE uint32_t cbr_exchange_u32(uint32_t *p, uint32_t v, cbr_order o)
-{ CBR_MSVC_RMW(uint32_t, o, _InterlockedExchange, ((volatile long *)p, (long)v)); }
+CBR_MSVC_RMW(uint32_t, o, _InterlockedExchange, ((volatile long *)p, (long)v))
 CBR_INLINE uint64_t cbr_exchange_u64(uint64_t *p, uint64_t v, cbr_order o)
-{ CBR_MSVC_RMW(uint64_t, o, _InterlockedExchange64, ((volatile __int64 *)p, (__int64)v)); }
+CBR_MSVC_RMW(uint64_t, o, _InterlockedExchange64, ((volatile __int64 *)p, (__int64)v))
 
 /* The order a compare-exchange needs to give both outcomes theirs: a
  * failed one is a load, so it asks for at most acquire. */
@@ -198,8 +199,8 @@ CBR_INLINE cbr_order cbr_msvc_cas_order_(cbr_order success, cbr_order failure)
     return success;
 }
 CBR_INLINE uint64_t cbr_msvc_cas_(uint64_t *p, uint64_t expected, uint64_t desired, cbr_order o)
-{ CBR_MSVC_RMW(uint64_t, o, _InterlockedCompareExchange64,
-               ((volatile __int64 *)p, (__int64)desired, (__int64)expected)); }
+CBR_MSVC_RMW(uint64_t, o, _InterlockedCompareExchange64,
+             ((volatile __int64 *)p, (__int64)desired, (__int64)expected))
 CBR_INLINE int cbr_cas_u64(uint64_t *p, uint64_t *expected, uint64_t desired,
                            cbr_order success, cbr_order failure)
 {
