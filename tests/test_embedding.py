@@ -25,9 +25,21 @@ HEADER = os.path.join(cbring.get_include(), "cbring", "cbring.h")
 PUSHED, LATE = 0, 3
 
 
+def _no_windows_compiler():
+    """On Windows setuptools builds with MSVC: cl.exe on PATH (a developer
+    prompt) or a Visual Studio that vswhere.exe finds.  Under Wine there is
+    neither."""
+    vswhere = os.path.join(os.environ.get("ProgramFiles(x86)", r"C:\Program Files (x86)"),
+                           "Microsoft Visual Studio", "Installer", "vswhere.exe")
+    return sys.platform == "win32" and not shutil.which("cl") and not os.path.exists(vswhere)
+
+
 @pytest.fixture(scope="module")
 def third_party(tmp_path_factory):
     """The two test extensions, compiled into a temporary folder on sys.path."""
+    if _no_windows_compiler():
+        pytest.skip("no MSVC to build the test extensions with (no cl.exe on PATH, no vswhere.exe), "
+                    "as under Wine")
     build = tmp_path_factory.mktemp("ext")
     for name in os.listdir(EXT_SOURCES):
         if os.path.isfile(os.path.join(EXT_SOURCES, name)):

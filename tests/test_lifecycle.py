@@ -24,6 +24,8 @@ from cbring import _core, _testing
 POLICIES = ["spill", "drop", "block"]
 SRC = os.path.dirname(os.path.dirname(cbring.__file__))
 RINGS = int(os.environ.get("CBRING_LIFECYCLE_RINGS", 10_000))
+needs_fork = pytest.mark.skipif(not hasattr(os, "fork"),
+                                reason="no fork() on this platform (Windows spawns processes)")
 
 
 def run_script(body, timeout=120):
@@ -260,11 +262,13 @@ FORK_SCRIPT = """
 """
 
 
+@needs_fork
 def test_fork_with_a_live_ring_gives_the_child_a_clear_error_and_the_parent_keeps_working():
     result = run_script(FORK_SCRIPT)
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
 
 
+@needs_fork
 def test_fork_while_producers_are_mid_push_never_deadlocks_the_child():
     """Producers of the parent hold claimed, unwritten positions at the fork
     (capacity 64, spilling: most pushes are mid-malloc); the child closes the
@@ -298,6 +302,7 @@ def test_fork_while_producers_are_mid_push_never_deadlocks_the_child():
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
 
 
+@needs_fork
 def test_producers_in_a_fork_child_refuse_to_join_threads_the_child_does_not_have():
     result = run_script("""
         import os, sys
@@ -323,6 +328,7 @@ def test_producers_in_a_fork_child_refuse_to_join_threads_the_child_does_not_hav
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
 
 
+@needs_fork
 def test_fork_waits_for_the_wait_slices_in_progress_not_for_each_ring_in_turn():
     """Eight threads loop in wait() on eight idle rings.  A fork takes every
     consumer lock; the waiters stop taking theirs again meanwhile, so a fork

@@ -97,7 +97,7 @@ cdef extern from *:
                         since = now;
                     else if (now - since > (uint64_t)patience * 100000000u)
                         break;
-                    sched_yield();
+                    cbr_backoff(16);  /* the scheduler's yield, on POSIX and Windows alike */
                 }
             } else if (cbr_ring_wait(r, 100))
                 idle = 0;

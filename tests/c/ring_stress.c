@@ -1,22 +1,28 @@
 /* Multi-producer stress test of include/cbring, built with -Werror and run
- * under ThreadSanitizer, AddressSanitizer and valgrind by tests/c/run.sh.
+ * under ThreadSanitizer, AddressSanitizer and valgrind by tests/c/run.sh,
+ * and for Windows (mingw-w64's gcc, and clang on the MSVC branch of
+ * atomics.h) under Wine by tests/windows/run-under-wine.sh: portable.h
+ * holds what differs.
  *
  * Every producer pushes a numbered sequence; the consumer checks that every
  * record arrives exactly once, in each producer's order, and that the
  * counters add up, under each overflow policy with a small ring so that
  * overflow is exercised, and with the ring closed while producers run. */
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "portable.h"
+#include "cbring/atomics.h"
+
 /* Overflow nodes come from here, so that a test can make allocation fail. */
-static int fail_malloc;
-static __thread int fail_malloc_here;  /* this thread only */
+static uint32_t fail_malloc;
+static TEST_THREAD_LOCAL int fail_malloc_here;  /* this thread only */
 static void *test_malloc(size_t n)
 {
-    return __atomic_load_n(&fail_malloc, __ATOMIC_RELAXED) || fail_malloc_here ? NULL : malloc(n);
+    /* relaxed: the test sets it before starting the thread that must fail */
+    return cbr_load_u32(&fail_malloc, CBR_RELAXED) || fail_malloc_here ? NULL : malloc(n);
 }
 #define CBR_MALLOC test_malloc
 #define CBR_FREE free
@@ -27,7 +33,7 @@ static void *test_malloc(size_t n)
 #define MAX_PRODUCERS 8
 
 typedef struct producer {
-    pthread_t thread;
+    test_thread thread;
     cbr_ring *ring;
     uint32_t id;
     uint64_t count;
@@ -59,9 +65,9 @@ static void *produce(void *arg)
                                      ((cbr_dword_ptr)p->id << 40) | i, 100, &ar, sizeof ar);
         /* relaxed: the consumer polls these to learn when producers are done */
         if (r == CBR_PUSHED || r == CBR_SPILLED)
-            __atomic_store_n(&p->accepted, p->accepted + 1, __ATOMIC_RELAXED);
+            cbr_store_u64(&p->accepted, p->accepted + 1, CBR_RELAXED);
         else
-            __atomic_store_n(&p->refused, p->refused + 1, __ATOMIC_RELAXED);
+            cbr_store_u64(&p->refused, p->refused + 1, CBR_RELAXED);
     }
     return NULL;
 }
@@ -88,7 +94,7 @@ static uint64_t consume(cbr_ring *r, producer *ps, int n, int close_after, unsig
             int done = 1;
             /* producers may still be about to push */
             for (i = 0; i < (size_t)n; i++)
-                done &= __atomic_load_n(&ps[i].accepted, __ATOMIC_RELAXED) + __atomic_load_n(&ps[i].refused, __ATOMIC_RELAXED) == ps[i].count;
+                done &= cbr_load_u64(&ps[i].accepted, CBR_RELAXED) + cbr_load_u64(&ps[i].refused, CBR_RELAXED) == ps[i].count;
             if (done && !cbr_ring_ready(r))
                 running = 0;
             continue;
@@ -114,7 +120,7 @@ static uint64_t consume(cbr_ring *r, producer *ps, int n, int close_after, unsig
  * count of deciding producers, and the late count, across reuse). */
 static cbr_ring *new_ring(void)
 {
-    cbr_ring *r = (cbr_ring *)aligned_alloc(CBR_CACHELINE, sizeof(cbr_ring));
+    cbr_ring *r = (cbr_ring *)test_aligned_alloc(CBR_CACHELINE, sizeof(cbr_ring));
     if (r != NULL)
         memset(r, 0, sizeof *r);
     return r;
@@ -135,11 +141,11 @@ static void run(const char *name, enum cbr_overflow policy, uint64_t capacity, i
         ps[i].id = (uint32_t)i;
         ps[i].count = per_producer;
         ps[i].accepted = ps[i].refused = 0;
-        pthread_create(&ps[i].thread, NULL, produce, &ps[i]);
+        test_thread_start(&ps[i].thread, produce, &ps[i]);
     }
     drained = consume(r, ps, nprod, close_after, stall_every);
     for (i = 0; i < nprod; i++) {
-        pthread_join(ps[i].thread, NULL);
+        test_thread_join(&ps[i].thread);
         accepted += ps[i].accepted;
         refused += ps[i].refused;
     }
@@ -163,7 +169,7 @@ static void run(const char *name, enum cbr_overflow policy, uint64_t capacity, i
            " wakeups %6" PRIu64 " high %6" PRIu64 "\n",
            name, st.pushed, st.spilled, st.dropped, st.late, st.wakeups, st.high_water);
     cbr_ring_destroy(r);
-    free(r);
+    test_aligned_free(r);
 }
 
 static void test_decoder(void)
@@ -199,8 +205,8 @@ static void *push_one(void *arg)
     memset(&rec, 0, sizeof rec);
     rec.context = 2;
     /* relaxed: read after join */
-    __atomic_store_n((int *)((void **)arg)[1], cbr_ring_push((cbr_ring *)((void **)arg)[0], &rec),
-                     __ATOMIC_RELAXED);
+    cbr_store_u32((uint32_t *)((void **)arg)[1], (uint32_t)cbr_ring_push((cbr_ring *)((void **)arg)[0], &rec),
+                  CBR_RELAXED);
     return NULL;
 }
 
@@ -211,8 +217,8 @@ static void test_close_frees_a_producer_waiting_without_memory(void)
 {
     cbr_ring *r = new_ring();
     cbr_record rec, out[4];
-    pthread_t t;
-    int result = -1;
+    test_thread t;
+    uint32_t result = (uint32_t)-1;
     void *args[2];
     uint64_t i;
 
@@ -222,17 +228,17 @@ static void test_close_frees_a_producer_waiting_without_memory(void)
         rec.context = i;
         cbr_ring_push(r, &rec);
     }
-    __atomic_store_n(&fail_malloc, 1, __ATOMIC_RELAXED);
+    cbr_store_u32(&fail_malloc, 1, CBR_RELAXED);
     args[0] = r;
     args[1] = &result;
-    pthread_create(&t, NULL, push_one, args);
+    test_thread_start(&t, push_one, args);
     /* acquire: the producer has claimed position 2 */
     while (cbr_load_u64(&r->tail, CBR_ACQUIRE) != 3)
         cbr_backoff(20);
     cbr_ring_close(r);
-    pthread_join(t, NULL);
-    __atomic_store_n(&fail_malloc, 0, __ATOMIC_RELAXED);
-    CHECK(result == CBR_DROPPED, "the waiting producer gave up (%d)", result);
+    test_thread_join(&t);
+    cbr_store_u32(&fail_malloc, 0, CBR_RELAXED);
+    CHECK((int)result == CBR_DROPPED, "the waiting producer gave up (%d)", (int)result);
     CHECK(cbr_ring_drain(r, out, 4) == 2, "the two records pushed before drain");
     for (i = 0; i < 2; i++)
         CHECK(out[i].context == i, "record %d in order", (int)i);
@@ -243,7 +249,7 @@ static void test_close_frees_a_producer_waiting_without_memory(void)
         CHECK(st.pushed == 2 && st.dropped == 1 && st.drained == 2, "counted once each");
     }
     cbr_ring_destroy(r);
-    free(r);
+    test_aligned_free(r);
 }
 
 static void *push_one_without_memory(void *arg)
@@ -259,8 +265,8 @@ static void test_wait_after_close_sees_records_behind_an_abandoned_position(void
 {
     cbr_ring *r = new_ring();
     cbr_record rec, out[4];
-    pthread_t t;
-    int result = -1;
+    test_thread t;
+    uint32_t result = (uint32_t)-1;
     void *args[2];
     uint64_t i;
 
@@ -272,22 +278,22 @@ static void test_wait_after_close_sees_records_behind_an_abandoned_position(void
     }
     args[0] = r;
     args[1] = &result;
-    pthread_create(&t, NULL, push_one_without_memory, args);  /* position 2: waits for its slot */
+    test_thread_start(&t, push_one_without_memory, args);  /* position 2: waits for its slot */
     /* acquire: the producer has claimed position 2 */
     while (cbr_load_u64(&r->tail, CBR_ACQUIRE) != 3)
         cbr_backoff(20);
     rec.context = 3;
     CHECK(cbr_ring_push(r, &rec) == CBR_SPILLED, "position 3 overflows");
     cbr_ring_close(r);
-    pthread_join(t, NULL);
-    CHECK(result == CBR_DROPPED, "position 2 was given up (%d)", result);
+    test_thread_join(&t);
+    CHECK((int)result == CBR_DROPPED, "position 2 was given up (%d)", (int)result);
     CHECK(cbr_ring_drain(r, out, 2) == 2 && out[0].context == 0 && out[1].context == 1, "0 and 1");
     CHECK(cbr_ring_ready(r), "ready: position 3 is still to come");
     CHECK(cbr_ring_wait(r, 0), "wait: position 3 is still to come");
     CHECK(cbr_ring_drain(r, out, 4) == 1 && out[0].context == 3, "position 3 drains");
     CHECK(!cbr_ring_ready(r) && !cbr_ring_wait(r, 0), "then nothing");
     cbr_ring_destroy(r);
-    free(r);
+    test_aligned_free(r);
 }
 
 typedef struct stats_reader {
@@ -303,7 +309,7 @@ static void *read_stats(void *arg)
     stats_reader *s = (stats_reader *)arg;
     for (;;) {
         /* acquire: the ring's init and pushes happen before */
-        uint64_t state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+        uint64_t state = cbr_load_u64(&s->state, CBR_ACQUIRE);
         if (state == 1)
             return NULL;
         if (state & 1) {
@@ -314,7 +320,7 @@ static void *read_stats(void *arg)
                 s->wrong++;
         } else {
             /* release: our reads of the ring happen before its destroy */
-            __atomic_store_n(&s->ack, state, __ATOMIC_RELEASE);
+            cbr_store_u64(&s->ack, state, CBR_RELEASE);
         }
     }
 }
@@ -326,7 +332,7 @@ static void test_stats_read_while_closing_stay_exact(int rounds)
 {
     cbr_ring *r = new_ring();
     stats_reader s;
-    pthread_t t;
+    test_thread t;
     cbr_record rec;
     uint64_t base = 1000, round;
     int k;
@@ -336,32 +342,32 @@ static void test_stats_read_while_closing_stay_exact(int rounds)
     memset(&rec, 0, sizeof rec);
     s.ring = r;
     s.expect = 3;
-    pthread_create(&t, NULL, read_stats, &s);
+    test_thread_start(&t, read_stats, &s);
     for (round = 1; round <= (uint64_t)rounds; round++) {
         CHECK(cbr_ring_init(r, 4, CBR_OVERFLOW_DROP, 0, base) == 0, "init");
         for (k = 0; k < 3; k++)
             cbr_ring_push(r, &rec);
         /* release: init and the pushes happen before the reader's snapshots */
-        __atomic_store_n(&s.state, 2 * round + 1, __ATOMIC_RELEASE);
+        cbr_store_u64(&s.state, 2 * round + 1, CBR_RELEASE);
         cbr_ring_close(r);
-        __atomic_store_n(&s.state, 2 * round, __ATOMIC_RELAXED);
+        cbr_store_u64(&s.state, 2 * round, CBR_RELAXED);
         /* acquire: the reader is done with this round */
-        while (__atomic_load_n(&s.ack, __ATOMIC_ACQUIRE) != 2 * round)
+        while (cbr_load_u64(&s.ack, CBR_ACQUIRE) != 2 * round)
             cbr_cpu_relax();
         cbr_ring_destroy(r);
         base += 1000;
     }
-    __atomic_store_n(&s.state, 1, __ATOMIC_RELAXED);
-    pthread_join(t, NULL);
+    cbr_store_u64(&s.state, 1, CBR_RELAXED);
+    test_thread_join(&t);
     CHECK(s.wrong == 0, "%" PRIu64 " of %" PRIu64 " snapshots taken during close() were wrong",
           s.wrong, s.snapshots);
-    free(r);
+    test_aligned_free(r);
 }
 
 typedef struct hammer {
-    pthread_t thread;
+    test_thread thread;
     cbr_ring *ring;
-    int *stop;
+    uint32_t *stop;
     uint64_t calls, dropped, late;
 } hammer;
 
@@ -371,7 +377,7 @@ static void *hammer_full_ring(void *arg)
     cbr_record rec;
     memset(&rec, 0, sizeof rec);
     /* relaxed: the main thread's stop request; any delay only adds calls */
-    while (!__atomic_load_n(h->stop, __ATOMIC_RELAXED)) {
+    while (!cbr_load_u32(h->stop, CBR_RELAXED)) {
         int res = cbr_ring_push(h->ring, &rec);
         h->calls++;
         h->dropped += res == CBR_DROPPED;
@@ -393,7 +399,8 @@ static void test_close_waits_for_producers_that_found_the_ring_full(enum cbr_ove
     hammer hs[4];
     cbr_record rec;
     cbr_ring_stats at_close, final;
-    int i, k, stop, late_drops = 0;
+    int i, k, late_drops = 0;
+    uint32_t stop;
     uint64_t base = 0, calls = 0, dropped = 0, late = 0;
 
     memset(&rec, 0, sizeof rec);
@@ -406,17 +413,17 @@ static void test_close_waits_for_producers_that_found_the_ring_full(enum cbr_ove
             memset(&hs[k], 0, sizeof hs[k]);
             hs[k].ring = r;
             hs[k].stop = &stop;
-            pthread_create(&hs[k].thread, NULL, hammer_full_ring, &hs[k]);
+            test_thread_start(&hs[k].thread, hammer_full_ring, &hs[k]);
         }
         /* acquire: some drops have happened */
         while (cbr_load_u64(&r->dropped, CBR_ACQUIRE) < 64)
             cbr_backoff(20);
         cbr_ring_close(r);
         cbr_ring_get_stats(r, &at_close);
-        __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+        cbr_store_u32(&stop, 1, CBR_RELAXED);
         calls = dropped = late = 0;
         for (k = 0; k < 4; k++) {
-            pthread_join(hs[k].thread, NULL);
+            test_thread_join(&hs[k].thread);
             calls += hs[k].calls;
             dropped += hs[k].dropped;
             late += hs[k].late;
@@ -430,7 +437,7 @@ static void test_close_waits_for_producers_that_found_the_ring_full(enum cbr_ove
     }
     CHECK(late_drops == 0, "%s: in %d of %d rounds a drop was counted after close() returned",
           name, late_drops, rounds);
-    free(r);
+    test_aligned_free(r);
 }
 
 int main(int argc, char **argv)
@@ -453,6 +460,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "%d failures\n", failures);
         return 1;
     }
-    printf("ring_stress: all checks passed\n");
+    printf("ring_stress: all checks passed (atomics: %s)\n", CBR_ATOMICS_IMPL);
     return 0;
 }
