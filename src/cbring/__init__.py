@@ -34,6 +34,21 @@ __all__ = [
 
 __version__ = "0.1.0"
 
+# cbring.aio and cbring.dispatch are imported on first use (PEP 562), so
+# that `import cbring` stays cheap and does not pull in asyncio.
+_SUBMODULES = ("aio", "dispatch")
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        import importlib
+        return importlib.import_module(f"cbring.{name}")
+    raise AttributeError(f"module 'cbring' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_SUBMODULES])
+
 
 def get_include() -> str:
     """The folder to add to a C compiler's include path: ``#include <cbring/ring.h>``."""

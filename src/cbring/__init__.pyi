@@ -11,8 +11,23 @@ from cbring._core import (
     StatusEvent as StatusEvent,
 )
 from cbring._errors import WinINetError as WinINetError, error_name as error_name
+from cbring import aio as aio, dispatch as dispatch
 
 __version__: str
-__all__: list[str]
+__all__ = [
+    "EVENT_FORMAT",
+    "EVENT_SIZE",
+    "MAX_CAPACITY",
+    "MAX_RINGS",
+    "AsyncResult",
+    "Batch",
+    "InternetStatus",
+    "Ring",
+    "RingStats",
+    "StatusEvent",
+    "WinINetError",
+    "error_name",
+    "get_include",
+]
 
 def get_include() -> str: ...
