@@ -2,7 +2,7 @@ import enum
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, NamedTuple, overload
 
-from typing_extensions import Buffer, Self
+from typing_extensions import Buffer, Self, disjoint_base
 
 EVENT_SIZE: int
 EVENT_FORMAT: str
@@ -47,6 +47,7 @@ class RingStats(NamedTuple):
     high_water: int
     wakeups: int
 
+@disjoint_base
 class AsyncResult:
     SIZE: int
     dwResult: int
@@ -58,6 +59,7 @@ class AsyncResult:
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@disjoint_base
 class StatusEvent:
     @property
     def handle(self) -> int: ...
@@ -82,6 +84,7 @@ class StatusEvent:
     @property
     def seq(self) -> int: ...
 
+@disjoint_base
 class Batch:
     def __len__(self) -> int: ...
     @overload
@@ -90,6 +93,7 @@ class Batch:
     def __getitem__(self, index: slice, /) -> list[StatusEvent]: ...
     def __iter__(self) -> Iterator[StatusEvent]: ...
 
+@disjoint_base
 class Ring:
     def __init__(self, capacity: int = 65536, overflow: str = "spill", *, block_timeout: float = 1.0) -> None: ...
     @property
