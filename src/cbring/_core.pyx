@@ -444,13 +444,13 @@ cdef class Ring:
 A lock-free ring that WinINet status callbacks write into, drained from Python in batches.
 
     capacity, between 1 and MAX_CAPACITY (2**24), is rounded up to a power
-    of two, at least 2.  When the ring is full, overflow says what a producer does: "spill" puts the
-    record on an unbounded overflow list that drains after the ring, in
-    order, so nothing is lost; "drop" discards it and counts it in
-    stats.dropped; "block" waits up to block_timeout seconds for room, then
-    drops and counts.  Records from one producer thread come out in the
-    order it pushed them, and a record pushed after another push returned
-    never comes out before it.
+    of two, at least 2.  When the ring is full, overflow says what a
+    producer does: "spill" puts the record on an unbounded overflow list
+    that drains after the ring, in order, so nothing is lost; "drop"
+    discards it and counts it in stats.dropped; "block" waits up to
+    block_timeout seconds for room, then drops and counts.  Records from
+    one producer thread come out in the order it pushed them, and a record
+    pushed after another push returned never comes out before it.
 
     The ring's C callback (status_callback) never takes the GIL.  After
     close(), or once the Ring is garbage-collected, calls to it are counted
