@@ -4,8 +4,8 @@
 # deliver every event, so a broken benchmark fails here; no timing is judged.
 # Then `python -m cbring bench --quick` checks the command itself.
 #
-# Needs cbring importable (installed, as .ci/run does with `pip install
-# ".[test]"`, or PYTHONPATH=src after an in-place build) with pytest,
+# Needs cbring importable (installed, as .ci/run does with `pip install .`
+# and `pip install --group test`, or PYTHONPATH=src after an in-place build) with pytest,
 # pytest-benchmark, cffi and numpy.  As root with apt, it installs the C
 # rings compared with cbring's (libdpdk-dev, libck-dev) and then requires
 # every compiled peer to build.  Extra arguments go to pytest.

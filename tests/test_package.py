@@ -1,5 +1,6 @@
 """The public surface of the cbring package: names, headers, optional numpy."""
 
+import inspect
 import os
 import shutil
 import subprocess
@@ -8,6 +9,7 @@ import sysconfig
 import pytest
 
 import cbring
+from cbring import _testing
 
 PUBLIC = ["EVENT_FORMAT", "EVENT_SIZE", "MAX_CAPACITY", "MAX_RINGS", "AsyncResult", "Batch",
           "DispatcherClosed", "EventsDropped",
@@ -104,3 +106,47 @@ def test_everything_but_numpy_asarray_works_without_numpy(run_python):
         """)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "5", "True", "64", "1", "3"]
+
+
+def test_aio_and_dispatch_are_attributes_of_cbring_imported_on_first_use(run_python):
+    result = run_python("""
+        import sys
+        import cbring
+        print("cbring.aio" in sys.modules, "asyncio" in sys.modules, "aio" in dir(cbring))
+        print(cbring.aio.Dispatcher.__module__, cbring.dispatch.Dispatcher.__module__)
+        try:
+            cbring.nothing
+        except AttributeError as e:
+            print(e)
+        """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["False False True", "cbring.aio cbring.dispatch",
+                                          "module 'cbring' has no attribute 'nothing'"]
+
+
+def test_ring_signature_is_visible_to_inspect_and_its_defaults_are_the_real_ones():
+    signature = inspect.signature(cbring.Ring)
+    assert str(signature) == "(capacity=65536, overflow='spill', *, block_timeout=1.0)"
+    with cbring.Ring() as ring:
+        assert (ring.capacity, ring.overflow, ring.block_timeout) == (65536, "spill", 1.0)
+
+
+def test_producers_signature_is_visible_to_inspect():
+    assert list(inspect.signature(_testing.Producers).parameters) == [
+        "callback", "threads", "events", "rate", "timed", "histogram", "group", "stamp",
+        "keep_thread_state"]
+
+
+@pytest.mark.parametrize("call, says", [
+    (lambda: cbring.Ring(16, "spill", 1.0), "too many positional arguments"),
+    (lambda: cbring.Ring(cap=16), "unexpected keyword argument 'cap'"),
+    (lambda: cbring.Ring(16, capacity=16), "multiple values for argument 'capacity'"),
+    (lambda: _testing.Producers(), "missing a required argument: 'callback'"),
+    (lambda: _testing.Producers(1, threads=1, event=3), "unexpected keyword argument 'event'"),
+])
+def test_wrong_constructor_arguments_are_named_against_the_class_signature(call, says):
+    with pytest.raises(TypeError) as caught:
+        call()
+    message = str(caught.value)
+    assert message.startswith(("Ring(capacity=65536, ", "Producers(callback, ")), message
+    assert says in message and "__cinit__" not in message and "__init__" not in message

@@ -36,6 +36,27 @@ __all__ = [
 
 __version__ = "0.1.0"
 
+# cbring.aio and cbring.dispatch are imported on first use (PEP 562), so
+# that `import cbring` stays cheap and does not pull in asyncio; EVENT_DTYPE
+# too, since numpy takes longer to import than all of cbring.
+_SUBMODULES = ("aio", "dispatch")
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        import importlib
+        return importlib.import_module(f"cbring.{name}")
+    if name == "EVENT_DTYPE":
+        from cbring._core import _event_dtype
+
+        globals()[name] = dtype = _event_dtype()
+        return dtype
+    raise AttributeError(f"module 'cbring' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_SUBMODULES])
+
 
 def get_include() -> str:
     """The folder to add to a C compiler's include path: ``#include <cbring/ring.h>``."""
@@ -45,13 +66,3 @@ def get_include() -> str:
         return installed
     # an in-place build of a source checkout: src/cbring/ -> include/
     return _os.path.join(_os.path.dirname(_os.path.dirname(here)), "include")
-
-
-def __getattr__(name):
-    # EVENT_DTYPE imports numpy, which takes longer than all of cbring: only when asked for
-    if name == "EVENT_DTYPE":
-        from cbring._core import _event_dtype
-
-        globals()[name] = dtype = _event_dtype()
-        return dtype
-    raise AttributeError(f"module 'cbring' has no attribute {name!r}")

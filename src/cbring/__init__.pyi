@@ -18,10 +18,27 @@ from cbring._errors import (
     WinINetError as WinINetError,
     error_name as error_name,
 )
+from cbring import aio as aio, dispatch as dispatch
 
 # numpy.dtype of one record (EVENT_FORMAT's fields); only when numpy is installed
 EVENT_DTYPE: Any
 __version__: str
-__all__: list[str]
+__all__ = [
+    "EVENT_FORMAT",
+    "EVENT_SIZE",
+    "MAX_CAPACITY",
+    "MAX_RINGS",
+    "AsyncResult",
+    "Batch",
+    "DispatcherClosed",
+    "EventsDropped",
+    "InternetStatus",
+    "Ring",
+    "RingStats",
+    "StatusEvent",
+    "WinINetError",
+    "error_name",
+    "get_include",
+]
 
 def get_include() -> str: ...

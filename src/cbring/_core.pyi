@@ -2,7 +2,7 @@ import enum
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal, NamedTuple, SupportsIndex, final, overload
 
-from typing_extensions import Buffer, Self
+from typing_extensions import Buffer, Self, disjoint_base
 
 EVENT_SIZE: int
 EVENT_FORMAT: str
@@ -47,6 +47,7 @@ class RingStats(NamedTuple):
     high_water: int
     wakeups: int
 
+@disjoint_base
 class AsyncResult:
     SIZE: int
     def __init__(self, dwResult: int = 0, dwError: int = 0) -> None: ...
@@ -67,6 +68,7 @@ _Field = Literal["handle", "context", "status", "result", "error", "async_result
                  "truncated", "length", "flags", "seq"]
 
 @final
+@disjoint_base
 class StatusEvent:
     FIELDS: tuple[str, ...]
     @property
@@ -100,6 +102,7 @@ class StatusEvent:
     def __deepcopy__(self, memo: Any, /) -> Self: ...
 
 @final
+@disjoint_base
 class Batch:
     def __len__(self) -> int: ...
     @overload
@@ -113,6 +116,7 @@ class Batch:
     def __copy__(self) -> Self: ...
     def __deepcopy__(self, memo: Any, /) -> Self: ...
 
+@disjoint_base
 class Ring:
     def __init__(self, capacity: int = 65536, overflow: str = "spill", *, block_timeout: float = 1.0) -> None: ...
     @property

@@ -2,6 +2,8 @@
 # The compiled layer: Ring, Batch, StatusEvent and AsyncResult own C state
 # and translate errors; the logic lives in include/cbring.
 
+cimport cython
+
 import collections
 import enum
 import math
@@ -27,6 +29,7 @@ cdef extern from "_slots.h":
     pass
 
 from cbring.libcbring cimport *
+from cbring import _arguments
 
 cdef extern from "_slots.h" nogil:
     enum:
@@ -806,19 +809,24 @@ cdef Py_ssize_t _checked_position(object index, Py_ssize_t n) except -1:
     return i
 
 
+# The class docstring opens with the signature in Argument Clinic's form,
+# which CPython turns into Ring.__text_signature__ for inspect.signature();
+# Cython's own embedded signature would go before it (and misplaces '*').
+@cython.embedsignature(False)
 cdef class Ring:
-    """A lock-free ring that WinINet status callbacks write into, drained from Python in batches.
+    """Ring(capacity=65536, overflow='spill', *, block_timeout=1.0)
+--
 
-    Ring(capacity=65536, overflow="spill", *, block_timeout=1.0)
+A lock-free ring that WinINet status callbacks write into, drained from Python in batches.
 
-    capacity is rounded up to a power of two, at most MAX_CAPACITY.  When
-    the ring is full, overflow says what a producer does: "spill" puts the
-    record on an unbounded overflow list that drains after the ring, in
-    order, so nothing is lost; "drop" discards it and counts it in
-    stats.dropped; "block" waits up to block_timeout seconds for room, then
-    drops and counts.  Records from one producer thread come out in the
-    order it pushed them, and a record pushed after another push returned
-    never comes out before it.
+    capacity, between 1 and MAX_CAPACITY (2**24), is rounded up to a power
+    of two, at least 2.  When the ring is full, overflow says what a
+    producer does: "spill" puts the record on an unbounded overflow list
+    that drains after the ring, in order, so nothing is lost; "drop"
+    discards it and counts it in stats.dropped; "block" waits up to
+    block_timeout seconds for room, then drops and counts.  Records from
+    one producer thread come out in the order it pushed them, and a record
+    pushed after another push returned never comes out before it.
 
     The ring's C callback (status_callback) never takes the GIL.  After
     close(), or once the Ring is garbage-collected, calls to it are counted
@@ -855,7 +863,7 @@ cdef class Ring:
     cdef inline void _unlock(self) noexcept:
         PyThread_release_lock(self._consumer)
 
-    def __cinit__(self, capacity=65536, overflow="spill", *, block_timeout=1.0):
+    def __cinit__(self, *args, **kwargs):
         global _orphan_late
         cdef uint64_t base = 0
         self._slot = -1
@@ -863,6 +871,10 @@ cdef class Ring:
         self._consumer = PyThread_allocate_lock()
         if self._consumer == NULL:
             raise MemoryError()
+        arguments = _arguments.bind(Ring, args, kwargs)
+        capacity = arguments["capacity"]
+        overflow = arguments["overflow"]
+        block_timeout = arguments["block_timeout"]
         cap = _checked_index(capacity, "capacity", 1, MAX_CAPACITY)
         if overflow not in _POLICIES:
             raise ValueError(f"overflow must be 'spill', 'drop' or 'block', got {overflow!r}")
@@ -891,6 +903,9 @@ cdef class Ring:
         self._slot = slot
         self._destroyed = False
         self._block_timeout = timeout
+
+    def __init__(self, capacity=65536, overflow="spill", *, block_timeout=1.0):
+        """The arguments were taken when the Ring was created (see the class)."""
 
     def __dealloc__(self):
         global _orphan_pushed, _orphan_dropped

@@ -1,6 +1,6 @@
 from typing import Any
 
-from typing_extensions import Buffer, Self
+from typing_extensions import Buffer, Self, disjoint_base
 
 from cbring._core import Ring
 
@@ -22,6 +22,7 @@ def c_consume(ring: Ring, total: int, batch: int = 8192, patience: int = 50,
 def call_status(callback: int, handle: int, context: int, status: int,
                 info: Buffer | None = None, length: int | None = None) -> None: ...
 
+@disjoint_base
 class Producers:
     def __init__(self, callback: int, threads: int = 4, events: int = 1000, *,
                  rate: float | None = None, timed: bool = False, histogram: bool = False,

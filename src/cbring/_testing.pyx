@@ -3,11 +3,14 @@
 does, never taking the GIL.  Shipped, like numpy's testing helpers, so that
 tests, benchmarks and the demo drive rings exactly as WinINet would."""
 
+cimport cython
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
 from libc.stdint cimport uint32_t, uint64_t, uintptr_t
 
 from cbring.libcbring cimport cbr_dword, cbr_dword_ptr, cbr_hinternet, cbr_record, cbr_ring
 from cbring.libcbring cimport cbr_status_callback
+
+from cbring import _arguments
 
 cdef extern from "_producer.h" nogil:
     int CBR_TEST_EVENTS_PER_REQUEST
@@ -308,11 +311,14 @@ def call_status(callback, handle, context, status, info=None, length=None):
         cb(c_handle, c_context, c_status, <void *>ptr, c_length)
 
 
+# The signature opens the docstring in Argument Clinic's form, for
+# inspect.signature() (Producers.__text_signature__); see Ring in _core.pyx.
+@cython.embedsignature(False)
 cdef class Producers:
-    """N native threads, each making `events` calls to callback as WinINet would.
+    """Producers(callback, threads=4, events=1000, *, rate=None, timed=False, histogram=False, group=1, stamp=False, keep_thread_state=False)
+--
 
-    Producers(callback, threads=4, events=1000, *, rate=None, timed=False,
-              histogram=False, group=1, stamp=False, keep_thread_state=False)
+N native threads, each making `events` calls to callback as WinINet would.
 
     callback is a C function address (Ring.status_callback, or a ctypes or
     cffi callback's address).  rate limits each thread to that many calls
@@ -335,8 +341,11 @@ cdef class Producers:
     cdef long _pid  # the process whose threads these are
     cdef object _callback_owner
 
-    def __cinit__(self, callback, threads=4, events=1000, *, rate=None, timed=False,
-                  histogram=False, group=1, stamp=False, keep_thread_state=False):
+    def __cinit__(self, *args, **kwargs):
+        a = _arguments.bind(Producers, args, kwargs)
+        callback, threads, events, rate = a["callback"], a["threads"], a["events"], a["rate"]
+        timed, histogram, group, stamp = a["timed"], a["histogram"], a["group"], a["stamp"]
+        keep_thread_state = a["keep_thread_state"]
         if not isinstance(callback, int) or callback <= 0:
             raise ValueError(f"callback must be a C function address (a positive int), got {callback!r}")
         if not 1 <= threads <= MAX_PRODUCERS:
@@ -369,6 +378,10 @@ cdef class Producers:
             if keep_thread_state:
                 self._p[i].thread_enter = cbr_test_keep_tstate_enter
                 self._p[i].thread_exit = cbr_test_keep_tstate_exit
+
+    def __init__(self, callback, threads=4, events=1000, *, rate=None, timed=False,
+                 histogram=False, group=1, stamp=False, keep_thread_state=False):
+        """The arguments were taken when the Producers were created (see the class)."""
 
     def __dealloc__(self):
         # in a fork() child the threads do not exist: joining them would never return
