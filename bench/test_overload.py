@@ -1,15 +1,13 @@
-"""Overload under pytest-benchmark: the cases of bench/overload.py, one
+"""Overload under pytest-benchmark: the cases of cbring._bench.overload, one
 function per case, so that --benchmark-compare can follow each across runs.
 The ratios the issue sets targets for come from one interleaved run:
-``python bench/overload.py`` prints them."""
+``python -m cbring bench overload`` prints them."""
 
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-import overload  # noqa: E402
+from cbring._bench import overload
 
 QUICK = os.environ.get("CBRING_BENCH_QUICK", "") not in ("", "0")
 EVENTS = 200_000 if QUICK else 2_000_000

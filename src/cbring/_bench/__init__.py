@@ -18,6 +18,10 @@ Families (each a question; bench/ holds one pytest-benchmark file per family):
   wakeup   push -> wait() returning and -> an asyncio reader callback, and
            wake-ups per 1,000 events under saturation
   cring    the C ring alone against DPDK rte_ring and Concurrency Kit ck_ring
+  overload "spill" against "block" when the consumer falls behind for good:
+           throughput, the producer's stall, a stalled backlog's bytes per
+           record, recovery after a pause, an overflowed record's cost to
+           the consumer (its own interleaved rounds and table; needs numpy)
 
 Layout: _harness.py (run sizes, the every-event check, rounds, summaries,
 table helpers) and _peers.py (building the compiled peers) are shared; each
@@ -49,13 +53,15 @@ from cbring._bench._harness import LostEvents, machine, run_case, settings, summ
 from cbring._bench._peers import Peers, build_peers  # noqa: F401
 
 _FAMILY_MODULES = ("e2e", "cost", "wakeup", "cring")
-FAMILIES = _FAMILY_MODULES
+# families that interleave their own rounds and print their own table
+_STANDALONE = ("overload",)
+FAMILIES = _FAMILY_MODULES + _STANDALONE
 QUICK = settings.quick
 
 
 def family(name):
     """The module of one family."""
-    if name not in _FAMILY_MODULES:
+    if name not in FAMILIES:
         raise ValueError(f"unknown benchmark family {name!r}; choose from {', '.join(FAMILIES)}")
     return importlib.import_module(f"cbring._bench.{name}")
 
@@ -133,6 +139,8 @@ def main(argv=None):
         if f not in FAMILIES:
             parser.error(f"unknown family {f!r}; choose from {', '.join(FAMILIES)}")
     families = tuple(args.families) or FAMILIES
+    standalone = [f for f in families if f in _STANDALONE]
+    families = tuple(f for f in families if f not in _STANDALONE)
     load = " load average %.2f %.2f %.2f," % os.getloadavg() if hasattr(os, "getloadavg") else ""
     print(f"cbring {cbring.__version__} benchmarks, Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs,{load} {'quick, ' if settings.quick else ''}"
@@ -150,6 +158,16 @@ def main(argv=None):
         if sys.stderr.isatty():
             sys.stderr.write("\r" + " " * 102 + "\r")
         render(results)
+        for name in standalone:
+            try:
+                import numpy  # noqa: F401
+            except ImportError:
+                print(f"\n{name}: not available: needs numpy")
+                continue
+            print()
+            # its figures are keyed by tuples: kept for --json as their repr
+            results[name] = {"run": {"figures": repr(family(name).run(
+                rounds=args.rounds or (1 if settings.quick else 5), quick=settings.quick))}}
         if hasattr(os, "getloadavg"):
             print("\nload average at the end: %.2f %.2f %.2f" % os.getloadavg())
         if args.json:

@@ -17,8 +17,9 @@ the compared cases interleaved round by round (the machine is shared):
 and, single-threaded, what a record costs the consumer when it overflowed
 against one that stayed in the ring.
 
-Standalone: ``python bench/overload.py [--quick] [--rounds N]``; or call
-run(), which prints the table and returns the figures (a dict).
+``python -m cbring bench overload [--quick] [--rounds N]`` runs it (also
+``python -m cbring._bench.overload``); run() prints the table and returns
+the figures (a dict).  It needs numpy for the asarray consumer.
 """
 
 import argparse
@@ -139,8 +140,7 @@ def backlog_child(records):
 def backlog_bytes(records=4_000_000):
     if not os.path.exists("/proc/self/statm"):
         return None
-    here = os.path.abspath(__file__)
-    out = subprocess.run([sys.executable, here, "--backlog-child", str(records)],
+    out = subprocess.run([sys.executable, "-m", "cbring._bench.overload", "--backlog-child", str(records)],
                          check=True, capture_output=True, text=True).stdout.split()
     return float(out[0])
 
