@@ -29,18 +29,7 @@ static void *test_malloc(size_t n)
 #define CBR_RING_DIRECTORY_BITS 2
 
 #include "cbring/ring.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                              \
-    do {                                                              \
-        if (!(cond)) {                                                \
-            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);           \
-            fprintf(stderr, __VA_ARGS__);                             \
-            fputc('\n', stderr);                                      \
-            failures++;                                               \
-        }                                                             \
-    } while (0)
+#include "check.h"
 
 #define REACH ((CBR_RING_DIRECTORY - 1) * CBR_RING_SEGMENT)
 

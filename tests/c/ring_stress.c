@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "portable.h"
 #include "cbring/atomics.h"
 
@@ -40,18 +41,6 @@ typedef struct producer {
     uint64_t accepted;  /* pushed or spilled */
     uint64_t refused;   /* dropped or late */
 } producer;
-
-static int failures;
-
-#define CHECK(cond, ...)                                              \
-    do {                                                              \
-        if (!(cond)) {                                                \
-            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);           \
-            fprintf(stderr, __VA_ARGS__);                             \
-            fputc('\n', stderr);                                      \
-            failures++;                                               \
-        }                                                             \
-    } while (0)
 
 static void *produce(void *arg)
 {

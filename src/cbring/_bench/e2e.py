@@ -215,13 +215,9 @@ def _cffi_on_status(ffi, received):
     return on_status
 
 
-def _cffi_abi_run(name, threads, events):
-    import cffi
-    ffi = cffi.FFI()
-    ffi.cdef("typedef struct { uintptr_t dwResult; uint32_t dwError; } INTERNET_ASYNC_RESULT;")
-    received = []
-    on_status = ffi.callback(h.CFFI_SIGNATURE)(_cffi_on_status(ffi, received))
-    address = int(ffi.cast("uintptr_t", on_status))
+def _callback_run(name, address, threads, events, received):
+    """Native producers call the per-event callback at `address`, which
+    appends one tuple to `received` per event; checks every one arrived."""
     producers = _testing.Producers(address, threads, events)
     t0 = time.perf_counter()
     producers.start()
@@ -233,19 +229,20 @@ def _cffi_abi_run(name, threads, events):
     return dict(events=total, seconds=dt)
 
 
+def _cffi_abi_run(name, threads, events):
+    import cffi
+    ffi = cffi.FFI()
+    ffi.cdef("typedef struct { uintptr_t dwResult; uint32_t dwError; } INTERNET_ASYNC_RESULT;")
+    received = []
+    on_status = ffi.callback(h.CFFI_SIGNATURE)(_cffi_on_status(ffi, received))
+    return _callback_run(name, int(ffi.cast("uintptr_t", on_status)), threads, events, received)
+
+
 def _cffi_api_run(peers, name, threads, events):
     mod = peers.cffi_api
     received = []
     mod.ffi.def_extern(name="cbring_bench_on_status")(_cffi_on_status(mod.ffi, received))
-    producers = _testing.Producers(mod.lib.cbring_bench_address(), threads, events)
-    t0 = time.perf_counter()
-    producers.start()
-    producers.join()
-    dt = time.perf_counter() - t0
-    total = threads * events
-    h.check(name, len(received), total)
-    _check_sample(name, threads, received)
-    return dict(events=total, seconds=dt)
+    return _callback_run(name, mod.lib.cbring_bench_address(), threads, events, received)
 
 
 def _pergil_run(peers, name, threads, events, how):
