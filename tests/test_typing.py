@@ -2,6 +2,7 @@
 asyncio and thread dispatchers, and cbring.aio and cbring.dispatch themselves."""
 
 import os
+import site
 import subprocess
 import sys
 
@@ -22,11 +23,16 @@ def test_the_readme_program_runs():
 
 @pytest.mark.slow
 def test_mypy_strict_passes_on_the_readme_program_and_the_dispatchers(tmp_path):
-    src = os.path.join(PACKAGE_ROOT, "cbring")
+    # As modules, so that mypy checks them where they were imported from:
+    # an installed cbring is found in site-packages (which mypy refuses in
+    # MYPYPATH), an in-place build through MYPYPATH.
+    path = [os.path.dirname(PROGRAM)]
+    if PACKAGE_ROOT not in site.getsitepackages():
+        path.append(PACKAGE_ROOT)
+    modules = ["readme_program", "cbring.aio", "cbring.dispatch", "cbring._errors"]
     checked = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--cache-dir",
-         str(tmp_path / "cache"), PROGRAM, os.path.join(src, "aio.py"), os.path.join(src, "dispatch.py"),
-         os.path.join(src, "_errors.py")],
+         str(tmp_path / "cache"), *(arg for m in modules for arg in ("-m", m))],
         capture_output=True, text=True, cwd=tmp_path, timeout=600,
-        env=dict(os.environ, MYPYPATH=PACKAGE_ROOT))
+        env=dict(os.environ, MYPYPATH=os.pathsep.join(path)))
     assert checked.returncode == 0, checked.stdout + checked.stderr
