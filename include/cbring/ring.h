@@ -129,8 +129,8 @@ typedef struct cbr_segment {
 
 CBR_STATIC_ASSERT(offsetof(cbr_segment, cells) == CBR_CACHELINE, "a segment's header is one line");
 CBR_STATIC_ASSERT(CBR_RING_SEGMENT_BITS < 32, "a cell's stamp tells its positions apart");
-CBR_STATIC_ASSERT(CBR_RING_DIRECTORY_BITS >= 2 && CBR_RING_DIRECTORY_BITS + CBR_RING_SEGMENT_BITS < 40,
-                  "the directory reaches past one block, and its reach fits a position's difference");
+CBR_STATIC_ASSERT(CBR_RING_DIRECTORY_BITS >= 2 && CBR_RING_DIRECTORY_BITS + CBR_RING_SEGMENT_BITS < 32,
+                  "the directory reaches past one block, and no two positions it holds share a 32-bit stamp");
 
 typedef struct cbr_ring_stats {
     uint64_t pushed;      /* accepted: into the ring or an overflow segment */
@@ -663,9 +663,10 @@ static inline size_t cbr_ring_drain(cbr_ring *r, cbr_record *out, size_t max)
         if ((++h & (CBR_RING_SEGMENT - 1)) == 0)
             cbr_ring_pass_block_(r, (h >> CBR_RING_SEGMENT_BITS) - 1);
     }
-    /* What waited is known without reading the producers' line when the
-     * drain ran dry (n, and those still being written); only a full batch
-     * reads tail, to see how far the backlog goes. */
+    /* A drain that ran dry saw n waiting without reading the producers'
+     * line; only a full batch reads tail, to see how far the backlog goes.
+     * So a peak hidden behind a record still being written is seen at the
+     * next full batch or stats read (which counts claimed positions), not here. */
     {
         uint64_t waiting = n;
         if (n == max)
