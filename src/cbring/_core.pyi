@@ -68,7 +68,6 @@ _Field = Literal["handle", "context", "status", "result", "error", "async_result
                  "truncated", "length", "flags", "seq"]
 
 @final
-@disjoint_base
 class StatusEvent:
     FIELDS: tuple[str, ...]
     @property
@@ -102,7 +101,6 @@ class StatusEvent:
     def __deepcopy__(self, memo: Any, /) -> Self: ...
 
 @final
-@disjoint_base
 class Batch:
     def __len__(self) -> int: ...
     @overload
