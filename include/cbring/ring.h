@@ -647,8 +647,11 @@ static inline size_t cbr_ring_drain(cbr_ring *r, cbr_record *out, size_t max)
         if (cbr_load_u32(&slot->seq, CBR_ACQUIRE) == (uint32_t)(h + 1)) {
             memcpy(&out[n], slot, sizeof *slot);
         } else if ((cell = cbr_ring_cell_(r, h)) != NULL) {
-            memcpy(&out[n], cell, sizeof *cell);
-            out[n].seq = 0;  /* record.h: an overflowed record carries no ring position */
+            /* out may be any byte buffer (drain_into), so it is written only by memcpy */
+            cbr_record rec;
+            memcpy(&rec, cell, sizeof rec);
+            rec.seq = 0;  /* record.h: an overflowed record carries no ring position */
+            memcpy(&out[n], &rec, sizeof rec);
         } else if (r->quiescent && h < r->end) {
             /* after close, an unresolved position was abandoned (counted as dropped) */
             if ((++h & (CBR_RING_SEGMENT - 1)) == 0)
