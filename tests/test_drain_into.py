@@ -260,3 +260,17 @@ def test_a_build_for_a_target_with_32_bit_sizes_is_refused(tmp_path):
                                 capture_output=True, text=True)
         assert (result.returncode != 0) == refused, result.stderr
         assert ("64-bit targets only" in result.stderr) == refused, result.stderr
+
+
+def test_drain_without_a_limit_stops_at_what_was_claimed_when_it_began(make_ring):
+    """Producers that refill the ring as fast as drain() copies must not keep
+    one drain going (with the GIL held) for as long as they run: under "drop"
+    no more than the capacity is ever claimed and undrained, so a drain that
+    stops at what was claimed when it began returns at most the capacity."""
+    ring = make_ring(1 << 12, "drop")
+    with _testing.Producers(ring.status_callback, threads=2, events=2_000_000) as producers:
+        while ring.stats.pushed < ring.capacity:
+            pass
+        batch = ring.drain()
+        assert 0 < len(batch) <= ring.capacity
+    assert producers.finished()

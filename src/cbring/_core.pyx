@@ -1041,13 +1041,17 @@ A lock-free ring that WinINet status callbacks write into, drained from Python i
         try:
             if self._r.notify:
                 cbr_ring_notify_clear(self._r)
-            # Grown DRAIN_STEP records at a time, each step bounded by the
-            # hint (see _take), so what is allocated and not returned is at
-            # most one step.  A refused allocation before anything was taken
-            # raises and loses nothing; after, the batch is what was taken.
+            # Grown DRAIN_STEP records at a time, so what is allocated and not
+            # returned is at most one step, and no further than what was
+            # claimed when it began: producers that keep pace with the copy
+            # must not keep one drain (and the GIL) going forever.  A refused
+            # allocation before anything was taken raises and loses nothing;
+            # after, the batch is what was taken.
             hint = cbr_ring_size_hint(self._r)
-            while n == size and n < want and hint > 0:
-                step = <size_t>min(hint, <uint64_t>(want - n), <uint64_t>DRAIN_STEP)
+            if hint < want:
+                want = <size_t>hint
+            while n == size and n < want:
+                step = <size_t>min(<uint64_t>(want - n), <uint64_t>DRAIN_STEP)
                 grown = <cbr_record *>PyMem_Realloc(buf, (n + step) * sizeof(cbr_record))
                 if grown == NULL:
                     if n == 0:
@@ -1056,7 +1060,6 @@ A lock-free ring that WinINet status callbacks write into, drained from Python i
                 buf = grown
                 size = n + step
                 n += cbr_ring_drain(self._r, buf + n, step)
-                hint = cbr_ring_size_hint(self._r)
             if size == 0:
                 cbr_ring_drain(self._r, NULL, 0)  # the high-water mark, as every drain
         finally:
