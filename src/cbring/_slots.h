@@ -47,6 +47,15 @@ static struct {
     uint32_t backoffs;    /* cbr_backoff calls while count_backoffs is set */
 } cbr_pause_;
 
+/* Whether the pausing thread holds the GIL: only the Python extension can
+ * tell, and only it arms pauses; C programs that include this header (the
+ * Windows checks) have no GIL. */
+#ifdef Py_PYTHON_H
+#  define CBR_PAUSE_HOLDS_GIL() PyGILState_Check()
+#else
+#  define CBR_PAUSE_HOLDS_GIL() 0
+#endif
+
 static void cbr_pause_maybe_(uint32_t where, void *field)
 {
     uint32_t ticket;
@@ -58,7 +67,7 @@ static void cbr_pause_maybe_(uint32_t where, void *field)
     /* relaxed: one-shot; the exchange picks the one thread that pauses */
     if (cbr_exchange_u32(&cbr_pause_.armed, CBR_PAUSE_NONE, CBR_RELAXED) != where)
         return;
-    if (PyGILState_Check()) {
+    if (CBR_PAUSE_HOLDS_GIL()) {
         /* holding the GIL here would stop the test that waits for us: say so instead */
         /* relaxed: published by the release below */
         cbr_store_u32(&cbr_pause_.held_gil, 1, CBR_RELAXED);

@@ -349,9 +349,12 @@ sys.exit(v(setuptools.__version__) < (77, 0) or v(Cython.__version__) < (3, 0))'
     # on import; numpy 1.26's do not.  colorama: pytest's dependency on
     # win32, which pip, resolving for this machine, would leave out.
     echo "numpy<2" >"$work/py/wine-constraints.txt"
+    # the test tools are pyproject.toml's `test` dependency group (PEP 735)
+    mapfile -t test_reqs < <(python3 -c 'import sys, tomllib
+print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["dependency-groups"]["test"]))' "$src/pyproject.toml")
     if ! python3 -m pip download -q --only-binary=:all: --platform win_amd64 --python-version "$ver" \
             --implementation cp -c "$work/py/wine-constraints.txt" -d "$wheels" \
-            pip colorama "$whl[test]" >"$work/py/pip-download.log" 2>&1; then
+            pip colorama "$whl" "${test_reqs[@]}" >"$work/py/pip-download.log" 2>&1; then
         skip_python "pip could not download the test dependencies for win_amd64: $(tail -n 1 "$work/py/pip-download.log")"
         return
     fi
@@ -363,7 +366,7 @@ sys.exit(v(setuptools.__version__) < (77, 0) or v(Cython.__version__) < (3, 0))'
     python3 -m zipfile -e "$(ls "$wheels"/pip-*.whl)" "$site"
     st=0
     (cd "$embed_dir" && run_wine 600 python.exe -m pip install -q --no-index --find-links "Z:$wheels" \
-        --no-warn-script-location -c "Z:$work/py/wine-constraints.txt" colorama "Z:$whl[test]") || st=$?
+        --no-warn-script-location -c "Z:$work/py/wine-constraints.txt" colorama "Z:$whl" "${test_reqs[@]}") || st=$?
     if [ "$st" != 0 ] || [ ! -d "$site/cbring" ]; then
         skip_python "the wheel is not installed"
         wheel_result="FAILED: pip install into the Windows CPython, exit status $st"
