@@ -31,6 +31,7 @@ import time
 
 import cbring
 from cbring import _testing
+from cbring._bench.cost import ticks_per_ns as _ticks_per_ns
 
 SPILLED = 8  # CBR_FLAG_SPILLED
 POLICIES = ("block", "spill")
@@ -65,16 +66,6 @@ def _max_ns(hist):
         if hist[b]:
             return _testing.hist_bucket_bounds(b)[1] / tpn
     return 0.0
-
-
-_TPN = None
-
-
-def _ticks_per_ns():
-    global _TPN
-    if _TPN is None:
-        _TPN = statistics.median(_testing.ticks_per_ns(20) for _ in range(3))
-    return _TPN
 
 
 def _taker(ring, how, np, buf):
