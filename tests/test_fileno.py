@@ -164,4 +164,21 @@ def test_wakeups_are_coalesced_while_producers_saturate_the_ring(make_ring, sele
     # A producer makes the system call only for a consumer that armed the
     # descriptor, and the consumer arms it once per drain.
     assert stats.wakeups <= drains + 1
-    assert stats.wakeups * 100 < threads * events
+
+
+def test_one_wakeup_however_many_pushes_follow_an_armed_descriptor(make_ring, selector):
+    """Coalescing, without depending on how big the drains come out: one
+    arming, then a million pushes from four native threads before anything
+    drains, cost one system call."""
+    threads, events = 4, 250_000
+    ring = make_ring(1 << 20)
+    selector.register(ring, selectors.EVENT_READ)
+    assert selector.select(timeout=0) == []   # arms the descriptor on an empty ring
+    before = ring.stats.wakeups
+    with _testing.Producers(ring.status_callback, threads=threads, events=events):
+        pass
+    assert len(selector.select(timeout=0)) == 1
+    stats = ring.stats
+    assert stats.pushed == threads * events and stats.spilled == 0
+    assert stats.wakeups - before == 1
+    assert len(ring.drain()) == threads * events

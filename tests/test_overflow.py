@@ -122,6 +122,12 @@ def test_block_makes_a_producer_thread_wait_for_room_and_loses_nothing(make_ring
     stream = producer_stream(1, 6000, lossless=True)
     buf = np.zeros(3, dtype=record_dtype)  # drains fewer records than the ring holds
     with _testing.Producers(ring.status_callback, threads=1, events=6000) as producers:
+        # Nothing drains until the producer has filled the ring, so it must
+        # wait at least once, however the threads are scheduled.
+        deadline = time.monotonic() + 60
+        while ring.stats.pushed < 4:
+            assert time.monotonic() < deadline, "the producer never filled the ring"
+            time.sleep(0.0005)
         while True:
             finished = producers.finished()
             n = ring.drain_into(buf)
