@@ -49,7 +49,10 @@ POLICIES = {
 def overflowed(policy, before):
     """A condition: the ring has overflowed since the stats `before`."""
     if policy == "spill":
-        return lambda s: s.spilled > before.spilled
+        # More waiting than the ring holds: the rest is in overflow segments,
+        # or, past the segment directory's reach, producers wait for slots
+        # (then spilled stops growing, and waiting for it would deadlock).
+        return lambda s: s.spilled > before.spilled or s.pushed - s.drained > s.capacity
     if policy == "drop":
         return lambda s: s.dropped > before.dropped
     return lambda s: s.pushed - s.drained >= s.capacity  # block: full, producers waiting
