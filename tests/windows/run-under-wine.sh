@@ -453,11 +453,8 @@ echo "Python, wininet_check.py with _core on the MSVC branch:     $msvc_py_resul
 echo "Python, the whole test suite under the Windows CPython:     $pytest_result"
 echo "run-under-wine took $(( $(date +%s) - started )) s"
 passed=0 failed=0 skipped=0
-# The whole suite under the Windows CPython is reported but not yet fatal:
-# after this round's merge it failed there (tests not yet identified, see
-# the README's Windows section), and it is the next thing to mend.
-case $pytest_result in passed*) ;; *) echo "run-under-wine: the whole suite under Wine is not yet green; not fatal: $pytest_result" ;; esac
-for r in "$c_result" "$stress_result" "$arm64_result" "$wheel_result" "$py_result" "$msvc_py_result"; do
+for r in "$c_result" "$stress_result" "$arm64_result" "$wheel_result" "$py_result" "$msvc_py_result" \
+        "$pytest_result"; do
     case $r in
         passed*) passed=$((passed + 1)) ;;
         SKIPPED*) skipped=$((skipped + 1)) ;;
