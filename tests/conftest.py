@@ -6,12 +6,16 @@ record_dtype          the numpy dtype that EVENT_FORMAT describes
 producer_stream       a checker for everything cbring._testing.Producers sends
 selector              a selectors.DefaultSelector, closed when the test ends
 run_python            a fresh interpreter, for what might crash or needs a clean process
+c_compiler            the C compiler sysconfig names, or a skip where there is none to run
 """
 
 import os
 import selectors
+import shlex
+import shutil
 import subprocess
 import sys
+import sysconfig
 import textwrap
 
 import numpy as np
@@ -93,6 +97,19 @@ def selector():
     sel = selectors.DefaultSelector()
     yield sel
     sel.close()
+
+
+@pytest.fixture
+def c_compiler():
+    """The command of the C compiler that built this Python (sysconfig's CC,
+    else cc), as a list.  Skips the test where that compiler is not on PATH:
+    the Windows CPython's sysconfig names none, and under Wine there is no C
+    compiler that a Windows program can start (a Linux one starts, but Wine
+    gives its parent no handle to wait for it or read its exit status)."""
+    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
+    if shutil.which(cc[0]) is None:
+        pytest.skip(f"no C compiler {cc[0]!r} on PATH (Windows CPython's sysconfig names none)")
+    return cc
 
 
 @pytest.fixture

@@ -3,10 +3,8 @@ and what drain() allocates for the records it returns."""
 
 import array
 import os
-import shlex
 import struct
 import subprocess
-import sysconfig
 import tracemalloc
 
 import numpy as np
@@ -243,11 +241,10 @@ def test_drain_with_a_limit_takes_at_most_the_limit_in_steps(make_ring, push):
     assert len(ring.drain()) == 0
 
 
-def test_a_build_for_a_target_with_32_bit_sizes_is_refused(tmp_path):
+def test_a_build_for_a_target_with_32_bit_sizes_is_refused(tmp_path, c_compiler):
     # drain() sizes its batch as records * 64 bytes in size_t, which a
     # 32-bit target would wrap; ring.h refuses such targets, as atomics.h
     # refuses 32-bit Windows.  The target is simulated by its SIZE_MAX.
-    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
     include = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "include")
     if not os.path.isdir(include):
         include = cbring.get_include()
@@ -256,7 +253,7 @@ def test_a_build_for_a_target_with_32_bit_sizes_is_refused(tmp_path):
         source.write_text(
             "#include <stdint.h>\n#undef SIZE_MAX\n"
             f"#define SIZE_MAX {size_max}\n#include <cbring/ring.h>\nint main(void) {{ return 0; }}\n")
-        result = subprocess.run(cc + ["-std=c11", "-D_GNU_SOURCE", "-fsyntax-only", "-I", include, str(source)],
+        result = subprocess.run(c_compiler + ["-std=c11", "-D_GNU_SOURCE", "-fsyntax-only", "-I", include, str(source)],
                                 capture_output=True, text=True)
         assert (result.returncode != 0) == refused, result.stderr
         assert ("64-bit targets only" in result.stderr) == refused, result.stderr

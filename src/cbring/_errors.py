@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Tuple
 
 _NAMES = {
@@ -73,10 +74,16 @@ class WinINetError(OSError):
         self.name = error_name(dwError)
         self.context = context
         super().__init__(dwError, f"{self.name} ({dwError}) for context {context}")
+        if sys.platform == "win32":
+            self.winerror = dwError  # OSError's own attribute there
 
-    @property
-    def winerror(self) -> int:  # on POSIX, OSError has no winerror of its own
-        return self.dwError
+    if sys.platform != "win32":
+        # On POSIX, OSError has no winerror of its own.  On Windows it has a
+        # writable one, which a read-only property may not override (mypy
+        # --strict, checking for win32, says so).
+        @property
+        def winerror(self) -> int:
+            return self.dwError
 
     def __reduce__(self) -> Tuple[type[WinINetError], Tuple[int, int]]:
         return (type(self), (self.dwError, self.context))

@@ -430,17 +430,12 @@ runpy.run_path("wininet_check.py", run_name="__main__")' "${urls[@]}") || st=$?
     # 1,000 rings instead of 10,000 in the lifecycle test: each starts native
     # threads, which Wine starts slowly (3 minutes for 10,000 on 2 busy
     # cores); .ci/run's Linux suite runs the 10,000.
-    # test_embedding.py needs a C compiler the Windows CPython can run, which
-    # Wine here lacks (its wheel-building fixture hung there).
-    # One case is left out here, and only here: under Wine its child process
-    # hung at exit in one of three full runs (the README's Windows section
-    # says what is known); it runs in the Linux suite, and a landing must not
-    # depend on a hang nobody has explained yet.
+    # Every test runs; those that need what Wine or Windows lacks (a C
+    # compiler the Windows CPython can start, fork(), interval timers) skip
+    # with that reason, from their own skip conditions.
     step "Python: the whole test suite (the sdist's tests/) under pytest, with the installed wheel"
     st=0
     (cd "$embed_dir" && CBRING_LIFECYCLE_RINGS=1000 run_wine 900 python.exe -B -m pytest -p no:cacheprovider -q -rs \
-        --deselect "Z:$src/tests/test_lifecycle.py::test_process_exits_cleanly_while_native_threads_call[unhandled-exception]" \
-        --ignore "Z:$src/tests/test_embedding.py" \
         --durations=15 "Z:$src/tests") >"$work/py/pytest.log" 2>&1 || st=$?
     tr -d '\r' <"$work/py/pytest.log"
     suite_counts=$(pytest_counts "$work/py/pytest.log")
@@ -458,11 +453,8 @@ echo "Python, wininet_check.py with _core on the MSVC branch:     $msvc_py_resul
 echo "Python, the whole test suite under the Windows CPython:     $pytest_result"
 echo "run-under-wine took $(( $(date +%s) - started )) s"
 passed=0 failed=0 skipped=0
-# The whole suite under the Windows CPython is reported but not yet fatal:
-# after this round's merge it failed there (tests not yet identified, see
-# the README's Windows section), and it is the next thing to mend.
-case $pytest_result in passed*) ;; *) echo "run-under-wine: the whole suite under Wine is not yet green; not fatal: $pytest_result" ;; esac
-for r in "$c_result" "$stress_result" "$arm64_result" "$wheel_result" "$py_result" "$msvc_py_result"; do
+for r in "$c_result" "$stress_result" "$arm64_result" "$wheel_result" "$py_result" "$msvc_py_result" \
+        "$pytest_result"; do
     case $r in
         passed*) passed=$((passed + 1)) ;;
         SKIPPED*) skipped=$((skipped + 1)) ;;
