@@ -74,9 +74,12 @@ CBR_STATIC_ASSERT(CBR_PAYLOAD_MAX <= UINT32_MAX, "a payload's size fits result's
  * sit on a stack whose top word is tag << 32 | index; every change of it
  * raises the tag, so a compare-and-swap against a top that was popped and
  * pushed back in between fails (no ABA, unless 2**32 changes pass while one
- * thread is between its load of top and its CAS).  Chunk 0's blocks are
- * handed out first from `fresh` in index order, so that init need not
- * write, and the system need not fault in, blocks no payload ever used. */
+ * thread is between its load of top and its CAS).  A take looks at the
+ * stack first, then at chunk 0's blocks never handed out (from `fresh`, in
+ * index order), so that init need not write, and the system need not fault
+ * in, blocks no payload ever used (chunk 0 is zeroed memory all the same,
+ * so that even a stale walk reads an index: calloc at this size maps pages
+ * on demand). */
 typedef struct cbr_payload_store {
     /* Changed by every take and give: producers with payloads, and the consumer. */
     CBR_ALIGNED(CBR_CACHELINE) uint64_t top;
