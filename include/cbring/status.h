@@ -1,9 +1,27 @@
 /* Decoding a WinINet status callback's arguments into a cbr_record.
  *
  * lpvStatusInformation is only as trustworthy as the code that called the
- * callback, so the decoder reads at most dwStatusInformationLength bytes,
- * never dereferences NULL, and records (rather than reads) a payload that is
- * too short for the structure its status promises.
+ * callback, so the decoder never dereferences NULL, records (rather than
+ * reads) a payload that is too short for the structure its status
+ * promises, and reads no more than this:
+ *   - a structure (INTERNET_ASYNC_RESULT, a DWORD, a handle): its size;
+ *   - ANSI text: up to its terminator, never past dwStatusInformationLength
+ *     bytes nor past CBR_PAYLOAD_MAX + 1 bytes (the maximum and the
+ *     terminator looked for after it);
+ *   - UTF-16LE text: up to its terminator (two zero bytes at an even
+ *     offset), never past 2 x dwStatusInformationLength bytes (the length
+ *     may count characters, as Windows does for RESOLVING_NAME, or bytes, as
+ *     Wine does) nor past CBR_PAYLOAD_MAX + 2 bytes;
+ *   - other bytes: never past dwStatusInformationLength nor CBR_PAYLOAD_MAX.
+ * Text without a terminator within those bounds is kept as far as they go.
+ *
+ * Which text is wide depends on the registration, as in Wine's
+ * INTERNET_SendCallback: a callback set with InternetSetStatusCallbackA (or
+ * the plain export) gets every string ANSI; one set with
+ * InternetSetStatusCallbackW gets RESOLVING_NAME and REDIRECT as UTF-16LE
+ * and the addresses (NAME_RESOLVED, CONNECTING_TO_SERVER,
+ * CONNECTED_TO_SERVER) as ANSI.  cbr_ring_push_status is the first,
+ * cbr_ring_push_status_w the second.
  */
 #ifndef CBRING_STATUS_H
 #define CBRING_STATUS_H
@@ -14,32 +32,68 @@
 #include "ring.h"
 #include "wininet_compat.h"
 
-/* What each documented status carries in lpvStatusInformation. */
+/* What each documented status carries in lpvStatusInformation, for an A
+ * registration. */
 CBR_INLINE enum cbr_info_kind cbr_status_payload(uint32_t status)
 {
     switch (status) {
-    case 60:   /* HANDLE_CREATED: INTERNET_ASYNC_RESULT, or the bare handle (see below) */
-    case 100:  /* REQUEST_COMPLETE: INTERNET_ASYNC_RESULT */
+    case INTERNET_STATUS_HANDLE_CREATED:    /* INTERNET_ASYNC_RESULT, or the bare handle (see below) */
+    case INTERNET_STATUS_REQUEST_COMPLETE:
         return CBR_INFO_ASYNC_RESULT;
-    case 31:   /* REQUEST_SENT: bytes sent */
-    case 41:   /* RESPONSE_RECEIVED: bytes received */
-    case 200:  /* STATE_CHANGE: INTERNET_STATE_* flags */
-    case 320:  /* COOKIE_SENT: count */
-    case 321:  /* COOKIE_RECEIVED: count */
+    case INTERNET_STATUS_REQUEST_SENT:      /* bytes sent */
+    case INTERNET_STATUS_RESPONSE_RECEIVED: /* bytes received */
+    case INTERNET_STATUS_STATE_CHANGE:      /* INTERNET_STATE_* flags */
+    case INTERNET_STATUS_COOKIE_SENT:       /* count */
+    case INTERNET_STATUS_COOKIE_RECEIVED:   /* count */
         return CBR_INFO_DWORD;
-    case 70:   /* HANDLE_CLOSING: the handle being closed */
+    case INTERNET_STATUS_HANDLE_CLOSING:    /* the handle being closed */
         return CBR_INFO_HANDLE;
-    default:   /* names, addresses, URLs, and anything unknown: raw bytes */
+    case INTERNET_STATUS_RESOLVING_NAME:    /* the host name */
+    case INTERNET_STATUS_NAME_RESOLVED:     /* the address, as text */
+    case INTERNET_STATUS_CONNECTING_TO_SERVER:
+    case INTERNET_STATUS_CONNECTED_TO_SERVER:
+    case INTERNET_STATUS_REDIRECT:          /* the new URL */
+        return CBR_INFO_TEXT;
+    default:                                /* anything else: raw bytes */
         return CBR_INFO_BYTES;
     }
 }
 
-CBR_INLINE void cbr_record_from_status(cbr_record *rec, cbr_hinternet hInternet,
-                                       cbr_dword_ptr dwContext, cbr_dword dwInternetStatus,
-                                       const void *info, cbr_dword length)
+/* The same for a W registration: the host name and the URL are wide. */
+CBR_INLINE enum cbr_info_kind cbr_status_payload_w(uint32_t status)
 {
-    enum cbr_info_kind want = cbr_status_payload((uint32_t)dwInternetStatus);
-    size_t need = 0;
+    if (status == INTERNET_STATUS_RESOLVING_NAME || status == INTERNET_STATUS_REDIRECT)
+        return CBR_INFO_TEXT_WIDE;
+    return cbr_status_payload(status);
+}
+
+/* Bytes of ANSI text at p, without its terminator, reading at most limit. */
+CBR_INLINE size_t cbr_text_len_(const uint8_t *p, size_t limit)
+{
+    const void *nul = memchr(p, 0, limit);
+    return nul != NULL ? (size_t)((const uint8_t *)nul - p) : limit;
+}
+
+/* Bytes of UTF-16LE text at p, without its terminator, reading at most
+ * limit (even).  Byte by byte: p may be unaligned. */
+CBR_INLINE size_t cbr_text_len_wide_(const uint8_t *p, size_t limit)
+{
+    size_t i;
+    for (i = 0; i + 1 < limit; i += 2)
+        if ((p[i] | p[i + 1]) == 0)
+            return i;
+    return limit;
+}
+
+/* Decodes as `want` says (from cbr_status_payload or _w) and returns how
+ * many bytes of information are to be kept (at most CBR_PAYLOAD_MAX, the
+ * first CBR_RECORD_INLINE of them copied into data[]); past the maximum,
+ * sets CBR_FLAG_TRUNCATED. */
+CBR_INLINE size_t cbr_record_decode_(cbr_record *rec, cbr_hinternet hInternet,
+                                     cbr_dword_ptr dwContext, cbr_dword dwInternetStatus,
+                                     const void *info, cbr_dword length, enum cbr_info_kind want)
+{
+    size_t need = 0, keep = 0;
 
     memset(rec, 0, sizeof *rec);
     rec->handle = (uint64_t)(uintptr_t)hInternet;
@@ -58,20 +112,21 @@ CBR_INLINE void cbr_record_from_status(cbr_record *rec, cbr_hinternet hInternet,
      * sizeof(HINTERNET) bytes (Wine's wininet tests assert that length on
      * Windows, and Wine does the same).  dwResult comes first, so both carry
      * the handle there; the bare handle is recorded as a handle. */
-    if (dwInternetStatus == 60 && (size_t)length < need && (size_t)length >= sizeof(cbr_hinternet)) {
+    if (dwInternetStatus == INTERNET_STATUS_HANDLE_CREATED && (size_t)length < need
+        && (size_t)length >= sizeof(cbr_hinternet)) {
         want = CBR_INFO_HANDLE;
         need = sizeof(cbr_hinternet);
     }
 
     if (info == NULL) {
-        if (length != 0 || want != CBR_INFO_BYTES)
+        if (length != 0 || need != 1)
             rec->flags |= CBR_FLAG_NULL_INFO;
-        return;
+        return 0;
     }
     if ((size_t)length < need) {
-        if (want != CBR_INFO_BYTES)
+        if (need != 1)
             rec->flags |= CBR_FLAG_SHORT_INFO;
-        return;
+        return 0;
     }
 
     /* memcpy, not a cast: WinINet's pointers are aligned, other callers' may not be. */
@@ -96,26 +151,80 @@ CBR_INLINE void cbr_record_from_status(cbr_record *rec, cbr_hinternet hInternet,
         break;
     }
     default: {
-        size_t n = length < CBR_RECORD_INLINE ? (size_t)length : CBR_RECORD_INLINE;
-        memcpy(rec->data, info, n);
-        rec->data_len = (uint8_t)n;
-        if ((size_t)length > CBR_RECORD_INLINE)
+        if (want == CBR_INFO_TEXT)
+            keep = cbr_text_len_((const uint8_t *)info, (size_t)length < CBR_PAYLOAD_MAX + 1
+                                                            ? (size_t)length : CBR_PAYLOAD_MAX + 1);
+        else if (want == CBR_INFO_TEXT_WIDE)
+            keep = cbr_text_len_wide_((const uint8_t *)info, 2 * (size_t)length < CBR_PAYLOAD_MAX + 2
+                                                                 ? 2 * (size_t)length : CBR_PAYLOAD_MAX + 2);
+        else
+            keep = length;
+        if (keep > CBR_PAYLOAD_MAX) {
+            keep = CBR_PAYLOAD_MAX;
             rec->flags |= CBR_FLAG_TRUNCATED;
+        }
+        rec->data_len = (uint8_t)(keep < CBR_RECORD_INLINE ? keep : CBR_RECORD_INLINE);
+        memcpy(rec->data, info, rec->data_len);
         break;
     }
     }
     rec->kind = (uint8_t)want;
+    return keep;
 }
 
-/* The body of every cbring status callback: decode, then push.  Returns a
- * cbr_push_result. */
+/* Decodes an A registration's call into rec, whose data[] holds the first
+ * CBR_RECORD_INLINE bytes of what it carries (the ring keeps the rest; a
+ * record on its own marks it CBR_FLAG_TRUNCATED). */
+CBR_INLINE void cbr_record_from_status(cbr_record *rec, cbr_hinternet hInternet,
+                                       cbr_dword_ptr dwContext, cbr_dword dwInternetStatus,
+                                       const void *info, cbr_dword length)
+{
+    if (cbr_record_decode_(rec, hInternet, dwContext, dwInternetStatus, info, length,
+                           cbr_status_payload((uint32_t)dwInternetStatus)) > CBR_RECORD_INLINE)
+        rec->flags |= CBR_FLAG_TRUNCATED;
+}
+
+/* The same for a W registration. */
+CBR_INLINE void cbr_record_from_status_w(cbr_record *rec, cbr_hinternet hInternet,
+                                         cbr_dword_ptr dwContext, cbr_dword dwInternetStatus,
+                                         const void *info, cbr_dword length)
+{
+    if (cbr_record_decode_(rec, hInternet, dwContext, dwInternetStatus, info, length,
+                           cbr_status_payload_w((uint32_t)dwInternetStatus)) > CBR_RECORD_INLINE)
+        rec->flags |= CBR_FLAG_TRUNCATED;
+}
+
+/* Decodes and pushes: information longer than data[] goes the slow way,
+ * with its payload. */
+CBR_INLINE int cbr_ring_push_status_as_(cbr_ring *r, cbr_hinternet hInternet,
+                                        cbr_dword_ptr dwContext, cbr_dword dwInternetStatus,
+                                        const void *info, cbr_dword length, enum cbr_info_kind want)
+{
+    cbr_record rec;
+    size_t keep = cbr_record_decode_(&rec, hInternet, dwContext, dwInternetStatus, info, length, want);
+    if (keep > CBR_RECORD_INLINE)
+        return cbr_ring_push_payload_slow(r, &rec, info, keep);
+    return cbr_ring_push(r, &rec);
+}
+
+/* The body of a cbring status callback registered with
+ * InternetSetStatusCallbackA or the plain export: decode, then push.
+ * Returns a cbr_push_result. */
 CBR_INLINE int cbr_ring_push_status(cbr_ring *r, cbr_hinternet hInternet, cbr_dword_ptr dwContext,
                                     cbr_dword dwInternetStatus, const void *info,
                                     cbr_dword length)
 {
-    cbr_record rec;
-    cbr_record_from_status(&rec, hInternet, dwContext, dwInternetStatus, info, length);
-    return cbr_ring_push(r, &rec);
+    return cbr_ring_push_status_as_(r, hInternet, dwContext, dwInternetStatus, info, length,
+                                    cbr_status_payload((uint32_t)dwInternetStatus));
+}
+
+/* The same for a callback registered with InternetSetStatusCallbackW. */
+CBR_INLINE int cbr_ring_push_status_w(cbr_ring *r, cbr_hinternet hInternet,
+                                      cbr_dword_ptr dwContext, cbr_dword dwInternetStatus,
+                                      const void *info, cbr_dword length)
+{
+    return cbr_ring_push_status_as_(r, hInternet, dwContext, dwInternetStatus, info, length,
+                                    cbr_status_payload_w((uint32_t)dwInternetStatus));
 }
 
 #endif /* CBRING_STATUS_H */

@@ -50,15 +50,27 @@ static enum cbr_info_kind decoded_as(uint32_t status, uint32_t length)
 }
 
 /* What the decoder may read for a status: the structure it promises, or
- * for bytes at most CBR_RECORD_INLINE of them. */
+ * for text and bytes what status.h allows. */
 static size_t allowed(uint32_t status, uint32_t length)
 {
     switch (decoded_as(status, length)) {
     case CBR_INFO_ASYNC_RESULT: return length >= sizeof(cbr_async_result) ? sizeof(cbr_async_result) : 0;
     case CBR_INFO_DWORD: return length >= sizeof(cbr_dword) ? sizeof(cbr_dword) : 0;
     case CBR_INFO_HANDLE: return length >= sizeof(cbr_hinternet) ? sizeof(cbr_hinternet) : 0;
-    default: return length < CBR_RECORD_INLINE ? length : CBR_RECORD_INLINE;
+    case CBR_INFO_TEXT: return length < CBR_PAYLOAD_MAX + 1 ? length : CBR_PAYLOAD_MAX + 1;
+    default: return length < CBR_PAYLOAD_MAX ? length : CBR_PAYLOAD_MAX;
     }
+}
+
+/* The bytes of information kept, read independently of status.h. */
+static size_t kept(const uint8_t *buf, uint32_t status, uint32_t length)
+{
+    size_t n = allowed(status, length), i;
+    if (decoded_as(status, length) == CBR_INFO_TEXT)
+        for (i = 0; i < n; i++)
+            if (buf[i] == 0)
+                return i;
+    return n > CBR_PAYLOAD_MAX ? CBR_PAYLOAD_MAX : n;
 }
 
 static cbr_ring ring;
@@ -128,19 +140,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     want = allowed(status, length);
     kind = decoded_as(status, length);
     if (buf == NULL) {
-        int expect_flag = length != 0 || kind != CBR_INFO_BYTES;
+        int expect_flag = length != 0 || (kind != CBR_INFO_BYTES && kind != CBR_INFO_TEXT);
         if (rec.kind != CBR_INFO_NONE || rec.data_len != 0 || rec.result != 0 || rec.error != 0)
             fail("NULL information was read", status, length);
         if (!!(rec.flags & CBR_FLAG_NULL_INFO) != expect_flag || (rec.flags & ~CBR_FLAG_NULL_INFO))
             fail("NULL flag", status, length);
-    } else if (kind == CBR_INFO_BYTES) {
+    } else if (kind == CBR_INFO_BYTES || kind == CBR_INFO_TEXT) {
         if (length == 0) {
             if (rec.kind != CBR_INFO_NONE || rec.flags != 0 || rec.data_len != 0)
                 fail("empty bytes", status, length);
         } else {
-            if (rec.kind != CBR_INFO_BYTES || rec.data_len != want || memcmp(rec.data, buf, want) != 0)
+            size_t keep = kept(buf, status, length);
+            want = keep < CBR_RECORD_INLINE ? keep : CBR_RECORD_INLINE;
+            if (rec.kind != kind || rec.data_len != want || memcmp(rec.data, buf, want) != 0)
                 fail("bytes not copied exactly", status, length);
-            if (!!(rec.flags & CBR_FLAG_TRUNCATED) != (length > CBR_RECORD_INLINE)
+            if (!!(rec.flags & CBR_FLAG_TRUNCATED) != (keep > CBR_RECORD_INLINE)
                 || (rec.flags & ~CBR_FLAG_TRUNCATED))
                 fail("truncated flag", status, length);
         }
