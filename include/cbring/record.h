@@ -33,7 +33,8 @@
  * the high 32 bits of `result` its whole size.  The low 32 bits are the
  * store's reference while the record is in the ring, and once drained with
  * a payload buffer (cbr_ring_drain_payloads) the payload's byte offset in
- * that buffer.  CBR_FLAG_TRUNCATED always means "what was kept is a
+ * that buffer.  Only the ring sets the flag: cbr_ring_push clears it in a
+ * record it is given.  CBR_FLAG_TRUNCATED always means "what was kept is a
  * prefix": the information was longer than CBR_PAYLOAD_MAX, or it could
  * not be kept whole (the ring's stats count those as payloads_truncated).
  */

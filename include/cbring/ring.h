@@ -72,12 +72,6 @@
 #  error "cbring supports 64-bit targets only: positions and sizes must not wrap"
 #endif
 
-/* Overflow segments' allocator; a test may substitute one that fails. */
-#ifndef CBR_MALLOC
-#  define CBR_MALLOC malloc
-#  define CBR_FREE free
-#endif
-
 #define CBR_RING_CLOSED (UINT64_C(1) << 63)
 #define CBR_RING_MIN_CAPACITY 2
 #define CBR_RING_MAX_CAPACITY (UINT64_C(1) << 24)
@@ -161,7 +155,7 @@ typedef struct cbr_ring {
     uint64_t wakeups;
     uint64_t abandoned;   /* positions given up after close (no memory, slot busy) */
     uint64_t payloads_truncated;  /* the consumer adds too, when drained without a payload buffer */
-    uint32_t deciding;    /* producers in cbr_ring_full_: close() waits for their verdict */
+    uint32_t deciding;    /* producers in cbr_ring_full_ or with a payload: close() waits for them */
 
     /* The segment pool: producers take (one at a time, under pool_lock, so
      * that a pop never suffers ABA) and give back, the consumer gives. */
@@ -171,6 +165,9 @@ typedef struct cbr_ring {
 
     /* Written by the consumer about once a batch, read by producers. */
     CBR_ALIGNED(CBR_CACHELINE) uint64_t head;
+
+    /* Payloads longer than data[] (payload.h): taken by producers, given back by the consumer. */
+    cbr_payload_store payloads;
 
     /* Set by init; read-only while producers run (policy: a setting). */
     CBR_ALIGNED(CBR_CACHELINE) cbr_record *slots;
@@ -236,7 +233,13 @@ static inline int cbr_ring_init(cbr_ring *r, uint64_t capacity, enum cbr_overflo
         uint64_t p = base + i;
         slots[p & (capacity - 1)].seq = (uint32_t)p;  /* free for its first position */
     }
+    if ((err = cbr_payload_init(&r->payloads, capacity)) != 0) {
+        free(dir);
+        free(slots);
+        return err;
+    }
     if ((err = cbr_wakeup_open(&r->wake)) != 0) {
+        cbr_payload_destroy(&r->payloads);
         free(dir);
         free(slots);
         return err;
@@ -370,9 +373,9 @@ CBR_INLINE int cbr_ring_push_if_room_(cbr_ring *r, const cbr_record *rec)
     return -1;
 }
 
-/* Pushes one record.  Never blocks, allocates or makes a system call unless
- * the ring is full (and then only as its policy says) or a consumer sleeps. */
-CBR_INLINE int cbr_ring_push(cbr_ring *r, const cbr_record *rec)
+/* cbr_ring_push, for a record whose CBR_FLAG_PAYLOAD (if set) names a
+ * chain of the ring's payload store. */
+CBR_INLINE int cbr_ring_push_(cbr_ring *r, const cbr_record *rec)
 {
     uint64_t t;
     cbr_record *slot;
@@ -399,17 +402,104 @@ CBR_INLINE int cbr_ring_push(cbr_ring *r, const cbr_record *rec)
     return CBR_PUSHED;
 }
 
-/* Pushes a record whose information (at info, keep bytes, more than
- * data[] holds) is to be kept whole.  For now the record keeps the prefix
- * in data[], marked truncated and counted. */
+/* A caller's record that claims CBR_FLAG_PAYLOAD names no chain of ours:
+ * pushed without the flag, so that the consumer never follows its result. */
+CBR_COLD int cbr_ring_push_foreign_slow_(cbr_ring *r, const cbr_record *rec)
+{
+    cbr_record copy;
+    memcpy(&copy, rec, sizeof copy);
+    copy.flags = (uint16_t)(copy.flags & ~CBR_FLAG_PAYLOAD);
+    return cbr_ring_push_(r, &copy);
+}
+
+/* Pushes one record.  Never blocks, allocates or makes a system call unless
+ * the ring is full (and then only as its policy says) or a consumer sleeps.
+ * CBR_FLAG_PAYLOAD is the ring's own (record.h): cleared if rec has it. */
+CBR_INLINE int cbr_ring_push(cbr_ring *r, const cbr_record *rec)
+{
+    if (rec->flags & CBR_FLAG_PAYLOAD)
+        return cbr_ring_push_foreign_slow_(r, rec);
+    return cbr_ring_push_(r, rec);
+}
+
+CBR_COLD uint32_t cbr_ring_payload_exhausted_slow_(cbr_ring *r, uint32_t blocks);
+
+/* Pushes a record whose information (keep bytes at info, more than data[]
+ * holds) is to be kept whole: in a chain of the payload store, which the
+ * record names.  The store is touched only with `deciding` raised, as by a
+ * full producer, so that close() waits for this producer whatever it does
+ * there, and destroy() cannot free the store under it; a late call sees
+ * the ring closed and touches only the struct.  With the store exhausted,
+ * "spill" adds blocks, "block" waits for some up to block_ns, "drop" (and
+ * the others, failing) keeps the prefix, marked truncated and counted.  A
+ * record that is dropped or late gives its blocks back. */
 CBR_COLD int cbr_ring_push_payload_slow(cbr_ring *r, cbr_record *rec, const void *info, size_t keep)
 {
-    (void)info;
-    (void)keep;
-    rec->flags |= CBR_FLAG_TRUNCATED;
-    /* relaxed: a statistic */
-    cbr_fetch_add_u64(&r->payloads_truncated, 1, CBR_RELAXED);
-    return cbr_ring_push(r, rec);
+    uint32_t blocks = cbr_payload_blocks(keep), first;
+    int result;
+
+    /* seq_cst: raised before our load of tail below; close() closes tail, then loads
+     * deciding (Dekker): it waits for us, or we see the ring closed */
+    cbr_fetch_add_u32(&r->deciding, 1, CBR_SEQ_CST);
+    /* seq_cst: as above; and acquires init's stores, the store's included */
+    if (cbr_load_u64(&r->tail, CBR_SEQ_CST) & CBR_RING_CLOSED) {
+        /* relaxed: a statistic */
+        cbr_fetch_add_u64(&r->late, 1, CBR_RELAXED);
+        result = CBR_LATE;
+    } else {
+        if ((first = cbr_payload_take(&r->payloads, blocks)) == CBR_PAYLOAD_NIL)
+            first = cbr_ring_payload_exhausted_slow_(r, blocks);
+        if (first == CBR_PAYLOAD_NIL) {
+            rec->flags |= CBR_FLAG_TRUNCATED;
+            result = cbr_ring_push_(r, rec);
+            if (result == CBR_PUSHED || result == CBR_SPILLED)
+                /* relaxed: a statistic, before deciding drops, so close() covers it */
+                cbr_fetch_add_u64(&r->payloads_truncated, 1, CBR_RELAXED);
+        } else {
+            cbr_payload_write(&r->payloads, first, info, keep);
+            rec->flags |= CBR_FLAG_PAYLOAD;
+            rec->result = ((uint64_t)keep << 32) | first;
+            result = cbr_ring_push_(r, rec);
+            if (result == CBR_DROPPED || result == CBR_LATE)
+                /* nobody else saw the chain: ours to give back */
+                cbr_payload_read_and_give(&r->payloads, first, keep, NULL);
+        }
+    }
+    /* release: our counts and our use of the store happen before close() sees the count drop */
+    cbr_fetch_sub_u32(&r->deciding, 1, CBR_RELEASE);
+    return result;
+}
+
+/* The store had no chain of this many blocks: under "spill" adds a chunk,
+ * under "block" waits (until block_ns has passed, or the ring closes) for
+ * the consumer to give some back.  Returns a chain or CBR_PAYLOAD_NIL. */
+CBR_COLD uint32_t cbr_ring_payload_exhausted_slow_(cbr_ring *r, uint32_t blocks)
+{
+    uint64_t deadline = 0;
+    unsigned round = 0;
+    uint32_t first;
+
+    /* relaxed: a setting */
+    switch (cbr_load_u32(&r->policy, CBR_RELAXED)) {
+    case CBR_OVERFLOW_SPILL:
+        return cbr_payload_grow_slow(&r->payloads, blocks);
+    case CBR_OVERFLOW_BLOCK:
+        for (;;) {
+            if (round == 16)
+                /* relaxed: a setting */
+                deadline = cbr_now_ns() + cbr_load_u64(&r->block_ns, CBR_RELAXED);
+            else if (round > 16 && cbr_now_ns() >= deadline)
+                return CBR_PAYLOAD_NIL;
+            cbr_backoff(round < 64 ? round++ : round);
+            if ((first = cbr_payload_take(&r->payloads, blocks)) != CBR_PAYLOAD_NIL)
+                return first;
+            /* relaxed: close() drains nothing, so waiting longer cannot help; the push says late */
+            if (cbr_load_u64(&r->tail, CBR_RELAXED) & CBR_RING_CLOSED)
+                return CBR_PAYLOAD_NIL;
+        }
+    default:
+        return CBR_PAYLOAD_NIL;
+    }
 }
 
 /* A fresh segment, its stamps reset (which faults in its pages here, not
@@ -650,10 +740,43 @@ static inline void cbr_ring_pass_block_(cbr_ring *r, uint64_t block)
         cbr_segment_free_(seg);
 }
 
+/* Consumer: a CBR_FLAG_PAYLOAD record, copied from the ring into rec,
+ * takes its payload with it: to payload + *used (rewriting result as
+ * record.h says), or, without a payload buffer, nowhere (the record then
+ * reads as cbr_record_from_status makes it, and is counted).  Returns 0,
+ * touching nothing, when the payload does not fit in what is left of
+ * payload_cap (offsets are 32-bit: past 4 GiB nothing fits). */
+CBR_COLD int cbr_ring_payload_out_slow_(cbr_ring *r, cbr_record *rec, void *payload, size_t payload_cap,
+                                        size_t *used)
+{
+    size_t size = CBR_PAYLOAD_SIZE(rec);
+    uint32_t first = (uint32_t)rec->result;
+    if (payload == NULL) {
+        cbr_payload_read_and_give(&r->payloads, first, size, NULL);
+        rec->flags = (uint16_t)((rec->flags & ~CBR_FLAG_PAYLOAD) | CBR_FLAG_TRUNCATED);
+        rec->result = 0;
+        /* relaxed: a statistic */
+        cbr_fetch_add_u64(&r->payloads_truncated, 1, CBR_RELAXED);
+        return 1;
+    }
+    if (*used > payload_cap || payload_cap - *used < size || *used + size > UINT32_MAX)
+        return 0;
+    cbr_payload_read_and_give(&r->payloads, first, size, (char *)payload + *used);
+    rec->result = ((uint64_t)size << 32) | (uint64_t)*used;
+    *used += size;
+    return 1;
+}
+
 /* Consumer: copies up to max records, in position order, into out and
  * returns how many.  Stops early at a position whose producer has claimed
- * it but not yet written it. */
-static inline size_t cbr_ring_drain(cbr_ring *r, cbr_record *out, size_t max)
+ * it but not yet written it.  For each CBR_FLAG_PAYLOAD record, copies its
+ * payload to (char *)payload + *payload_used, sets the record's result to
+ * size << 32 | offset and advances *payload_used; stops before a record
+ * whose payload does not fit, so always takes at least one record when
+ * payload_cap - *payload_used >= CBR_PAYLOAD_MAX.  payload may be NULL:
+ * see cbr_ring_drain. */
+static inline size_t cbr_ring_drain_payloads(cbr_ring *r, cbr_record *out, size_t max, void *payload,
+                                             size_t payload_cap, size_t *payload_used)
 {
     uint64_t h = r->head, start = h, cap = r->mask + 1;
     size_t n = 0;
@@ -662,12 +785,23 @@ static inline size_t cbr_ring_drain(cbr_ring *r, cbr_record *out, size_t max)
         cbr_record *slot = &r->slots[h & r->mask], *cell;
         /* acquire: pairs with the producer's publishing store */
         if (cbr_load_u32(&slot->seq, CBR_ACQUIRE) == (uint32_t)(h + 1)) {
-            memcpy(&out[n], slot, sizeof *slot);
+            if (slot->flags & CBR_FLAG_PAYLOAD) {
+                cbr_record rec;
+                memcpy(&rec, slot, sizeof rec);
+                if (!cbr_ring_payload_out_slow_(r, &rec, payload, payload_cap, payload_used))
+                    break;
+                memcpy(&out[n], &rec, sizeof rec);
+            } else {
+                memcpy(&out[n], slot, sizeof *slot);
+            }
         } else if ((cell = cbr_ring_cell_(r, h)) != NULL) {
             /* out may be any byte buffer (drain_into), so it is written only by memcpy */
             cbr_record rec;
             memcpy(&rec, cell, sizeof rec);
             rec.seq = 0;  /* record.h: an overflowed record carries no ring position */
+            if ((rec.flags & CBR_FLAG_PAYLOAD)
+                && !cbr_ring_payload_out_slow_(r, &rec, payload, payload_cap, payload_used))
+                break;
             memcpy(&out[n], &rec, sizeof rec);
         } else if (r->quiescent && h < r->end) {
             /* after close, an unresolved position was abandoned (counted as dropped) */
@@ -705,19 +839,14 @@ static inline size_t cbr_ring_drain(cbr_ring *r, cbr_record *out, size_t max)
     return n;
 }
 
-/* Consumer: drain, and for each CBR_FLAG_PAYLOAD record copies its payload
- * to (char *)payload + *payload_used, sets the record's result to
- * size << 32 | offset and advances *payload_used.  Stops before a record
- * whose payload does not fit; always takes at least one record when
- * payload_cap - *payload_used >= CBR_PAYLOAD_MAX.  payload may be NULL
- * (then payload_cap 0): what cbr_ring_drain does. */
-static inline size_t cbr_ring_drain_payloads(cbr_ring *r, cbr_record *out, size_t max, void *payload,
-                                             size_t payload_cap, size_t *payload_used)
+/* Consumer: copies up to max records, in position order, into out and
+ * returns how many.  Stops early at a position whose producer has claimed
+ * it but not yet written it.  A record whose payload was kept apart comes
+ * out with its prefix, marked truncated (counted in payloads_truncated),
+ * the payload released: use cbr_ring_drain_payloads to have it. */
+static inline size_t cbr_ring_drain(cbr_ring *r, cbr_record *out, size_t max)
 {
-    (void)payload;
-    (void)payload_cap;
-    (void)payload_used;
-    return cbr_ring_drain(r, out, max);
+    return cbr_ring_drain_payloads(r, out, max, NULL, 0, NULL);
 }
 
 /* Consumer: the next drain will return at least one record.  After close,
@@ -877,6 +1006,8 @@ static inline void cbr_ring_destroy(cbr_ring *r)
         cbr_segment_free_((cbr_segment *)seg);
     }
     cbr_store_u64(&r->pooled, 0, CBR_RELAXED);
+    /* with every chain, drained or not: close() waited for the producers that hold some */
+    cbr_payload_destroy(&r->payloads);
     free(r->slots);
     r->slots = NULL;
     cbr_wakeup_close(&r->wake);

@@ -204,7 +204,8 @@ CBR_INLINE int cbr_ring_push_status_as_(cbr_ring *r, cbr_hinternet hInternet,
     size_t keep = cbr_record_decode_(&rec, hInternet, dwContext, dwInternetStatus, info, length, want);
     if (keep > CBR_RECORD_INLINE)
         return cbr_ring_push_payload_slow(r, &rec, info, keep);
-    return cbr_ring_push(r, &rec);
+    /* the decoder never sets CBR_FLAG_PAYLOAD: cbr_ring_push's check is not needed */
+    return cbr_ring_push_(r, &rec);
 }
 
 /* The body of a cbring status callback registered with

@@ -180,8 +180,9 @@ static void test_decoder(void)
     CHECK(rec.kind == CBR_INFO_HANDLE && rec.result == 0x1234 && rec.flags == 0,
           "HANDLE_CREATED as WinINet sends it: the bare handle");
     cbr_record_from_status(&rec, NULL, 1, 10, name, (cbr_dword)sizeof name);
-    CHECK(rec.kind == CBR_INFO_BYTES && rec.data_len == CBR_RECORD_INLINE
-          && (rec.flags & CBR_FLAG_TRUNCATED) && rec.length == sizeof name, "truncated string");
+    CHECK(rec.kind == CBR_INFO_TEXT && rec.data_len == CBR_RECORD_INLINE
+          && (rec.flags & CBR_FLAG_TRUNCATED) && rec.length == sizeof name,
+          "text longer than data[]: a record alone keeps the prefix, marked");
     cbr_record_from_status(&rec, NULL, 1, 10, name, 4);
     CHECK(rec.data_len == 4 && !(rec.flags & CBR_FLAG_TRUNCATED), "short string");
     cbr_record_from_status(&rec, NULL, 1, 9999, NULL, 0);

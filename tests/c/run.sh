@@ -47,4 +47,19 @@ gcc "${warn[@]}" -O1 -g -I"$inc" "$src" -o "$out/overflow_stress_vg" -lpthread
 valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
     --fair-sched=yes "$out/overflow_stress_vg" $((n / 50))
 
+echo "== payloads: gcc -O2, clang, ThreadSanitizer, ASan + UBSan, valgrind"
+src="$here/payload_stress.c"
+m=$((n / 10))  # events per producer: a quarter carry payloads, of up to 4 KiB
+gcc "${warn[@]}" -O2 -g -I"$inc" "$src" -o "$out/payload_stress" -lpthread
+"$out/payload_stress" "$m"
+clang "${warn[@]}" -O2 -I"$inc" -c "$src" -o "$out/payload_stress_clang.o"
+clang "${warn[@]}" -O1 -g -fsanitize=thread -I"$inc" "$src" -o "$out/payload_stress_tsan" -lpthread
+TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$out/payload_stress_tsan" $((m / 2))
+clang "${warn[@]}" -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+    -I"$inc" "$src" -o "$out/payload_stress_asan" -lpthread
+ASAN_OPTIONS="detect_leaks=1 halt_on_error=1" "$out/payload_stress_asan" $((m / 2))
+gcc "${warn[@]}" -O1 -g -I"$inc" "$src" -o "$out/payload_stress_vg" -lpthread
+valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+    --fair-sched=yes "$out/payload_stress_vg" $((m / 40))
+
 echo "tests/c: all builds clean and all runs passed"
