@@ -58,7 +58,7 @@ def test_a_raw_record_claiming_a_payload_it_never_had_reads_as_its_20_data_bytes
     record[16:24] = ((4000 << 32) | 12345).to_bytes(8, "little")
     assert push_raw(ring, bytes(record)) == 0
     assert push_raw(ring, bytes(record)) == 0
-    event = ring.drain()[0]
+    event, = ring.drain(1)
     assert event.raw == bytes(range(1, 21)) and not event.flags & 16
     records, payloads = bytearray(640), bytearray(cbring.PAYLOAD_MAX)
     assert ring.drain_into(records, payloads) == 1
