@@ -107,12 +107,15 @@ def test_matches_what_drain_would_have_returned(make_ring, push, record_dtype):
         push(ring, 100, bytes(cbring.AsyncResult(1, 2)), handle=9, context=1)
         push(ring, 110, b"https://example.test/a/long/redirect", handle=9, context=1)
         push(ring, 70, None, length=8, handle=9, context=1)
-    from_drain = np.asarray(a.drain())
+    batch = a.drain()
+    from_drain = np.asarray(batch)
     into = np.zeros(8, dtype=record_dtype)
-    assert b.drain_into(into) == 3
+    payloads = bytearray(cbring.PAYLOAD_MAX)  # the redirect is longer than a record's 20 bytes
+    assert b.drain_into(into, payloads) == 3
     for name in record_dtype.names:
         if name != "seq":  # positions differ between rings
             assert (from_drain[name] == into[:3][name]).all(), name
+    assert bytes(payloads[:36]) == batch.payload(1) == b"https://example.test/a/long/redirect"
 
 
 def refused(ring, buffer, error, match):

@@ -55,11 +55,11 @@ def decode(handle, context, status, info, length, wide=False):
     data = b""
     payload = None
     if info is None:
-        if length != 0 or kind != 4:
+        if length != 0 or kind not in (4, 5, 6):
             flags |= 2
         kind = 0
     elif length < need:
-        if kind != 4:
+        if kind not in (4, 5, 6):  # text and bytes need no size: nothing is short of one
             flags |= 4
         kind = 0
     elif kind == 1:
