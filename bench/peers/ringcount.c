@@ -9,6 +9,9 @@
  *     ringcount KIND count N        one thread: push N records into an empty
  *                                   ring of capacity >= N (rc_push_phase), then
  *                                   drain them 64 at a time (rc_pop_phase)
+ *     ringcount KIND time N         as count, natively: prints the push phase's
+ *                                   nanoseconds per record (a producer's cost
+ *                                   per call, without contention)
  *     ringcount KIND run N P        P producer threads push N records each into
  *                                   a ring of 65536 while this thread drains;
  *                                   prints nanoseconds per record
@@ -16,8 +19,16 @@
  * KIND: cbring (the ring.h push under "drop": claims only with room, as
  * the others do), cbring-spill (the default policy's fetch_add claim),
  * vyukov, rte (MP enqueue, SC burst dequeue), ck (mpsc enqueue, spsc
- * dequeue, one record at a time: ck_ring has no burst dequeue).  Every
- * record is checked: its producer and its index in that producer's order.
+ * dequeue, one record at a time: ck_ring has no burst dequeue),
+ * cbring-status (the spill ring fed through cbr_ring_push_status, the body
+ * of every status callback, with events whose information fits a record:
+ * a DWORD, a short host name, an INTERNET_ASYNC_RESULT, an address),
+ * cbring-payload (the same through cbr_ring_push_status_w with two of the
+ * four carrying payloads: a 60-character host name and a 1,500-character
+ * URL in UTF-16, drained with cbr_ring_drain_payloads; only where
+ * payload.h exists).
+ * Every record is checked: its producer and its index in that producer's
+ * order.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -27,6 +38,7 @@
 #include <string.h>
 
 #include <cbring/ring.h>
+#include <cbring/status.h>
 
 #include "vyukov.h"
 
@@ -39,7 +51,7 @@
 CK_RING_PROTOTYPE(rec, cbr_record)
 #endif
 
-enum rc_kind { RC_CBRING, RC_CBRING_SPILL, RC_VYUKOV, RC_RTE, RC_CK };
+enum rc_kind { RC_CBRING, RC_CBRING_SPILL, RC_VYUKOV, RC_RTE, RC_CK, RC_CBRING_STATUS, RC_CBRING_PAYLOAD };
 #define RC_BATCH 64
 #define RC_MAX_PRODUCERS 8
 
@@ -58,9 +70,10 @@ typedef struct rc_ring {
 
 static int rc_kind(const char *name)
 {
-    static const char *const names[] = {"cbring", "cbring-spill", "vyukov", "rte", "ck"};
+    static const char *const names[] = {"cbring", "cbring-spill", "vyukov", "rte", "ck", "cbring-status",
+                                        "cbring-payload"};
     int i;
-    for (i = 0; i < 5; i++)
+    for (i = 0; i < 7; i++)
         if (strcmp(name, names[i]) == 0)
             return i;
     return -1;
@@ -73,6 +86,10 @@ static int rc_open(rc_ring *r, int kind, uint64_t capacity)
     switch (kind) {
     case RC_CBRING:
     case RC_CBRING_SPILL:
+    case RC_CBRING_STATUS:
+#ifdef CBR_PAYLOAD_MAX
+    case RC_CBRING_PAYLOAD:
+#endif
         if ((r->cr = (cbr_ring *)aligned_alloc(CBR_CACHELINE, sizeof(cbr_ring))) == NULL)
             return -1;
         memset(r->cr, 0, sizeof *r->cr);
@@ -104,6 +121,50 @@ static int rc_open(rc_ring *r, int kind, uint64_t capacity)
     }
 }
 
+/* A status callback's arguments for the record's context: four kinds of
+ * event that a record holds whole. */
+static inline int rc_push_status(cbr_ring *cr, const cbr_record *rec)
+{
+    static const char host[] = "a.example", address[] = "10.0.0.1";
+    static const cbr_async_result done = {1, 0};
+    static const cbr_dword sent = 512;
+    cbr_hinternet h = (cbr_hinternet)(uintptr_t)rec->handle;
+    switch (rec->context & 3) {
+    case 0: return cbr_ring_push_status(cr, h, rec->context, INTERNET_STATUS_REQUEST_SENT, &sent, sizeof sent);
+    case 1: return cbr_ring_push_status(cr, h, rec->context, INTERNET_STATUS_RESOLVING_NAME, host, sizeof host);
+    case 2: return cbr_ring_push_status(cr, h, rec->context, INTERNET_STATUS_REQUEST_COMPLETE, &done, sizeof done);
+    default: return cbr_ring_push_status(cr, h, rec->context, INTERNET_STATUS_NAME_RESOLVED, address, sizeof address);
+    }
+}
+
+#ifdef CBR_PAYLOAD_MAX
+/* A W callback's arguments: every other event carries a payload. */
+static uint8_t rc_host_w[122], rc_url_w[3002];
+static uint8_t rc_payloads[RC_BATCH * CBR_PAYLOAD_MAX];
+
+static void rc_payload_setup(void)
+{
+    size_t i;
+    for (i = 0; i < 60; i++)
+        rc_host_w[2 * i] = (uint8_t)('a' + i % 26);
+    for (i = 0; i < 1500; i++)
+        rc_url_w[2 * i] = (uint8_t)('a' + i % 26);
+}
+
+static inline int rc_push_payload(cbr_ring *cr, const cbr_record *rec)
+{
+    static const cbr_async_result done = {1, 0};
+    static const cbr_dword sent = 512;
+    cbr_hinternet h = (cbr_hinternet)(uintptr_t)rec->handle;
+    switch (rec->context & 3) {
+    case 0: return cbr_ring_push_status_w(cr, h, rec->context, INTERNET_STATUS_REQUEST_SENT, &sent, sizeof sent);
+    case 1: return cbr_ring_push_status_w(cr, h, rec->context, INTERNET_STATUS_RESOLVING_NAME, rc_host_w, 61);
+    case 2: return cbr_ring_push_status_w(cr, h, rec->context, INTERNET_STATUS_REQUEST_COMPLETE, &done, sizeof done);
+    default: return cbr_ring_push_status_w(cr, h, rec->context, INTERNET_STATUS_REDIRECT, rc_url_w, 1501);
+    }
+}
+#endif
+
 /* 1 if pushed, 0 if full. */
 static inline int rc_push(rc_ring *r, const cbr_record *rec)
 {
@@ -111,6 +172,12 @@ static inline int rc_push(rc_ring *r, const cbr_record *rec)
     case RC_CBRING:
     case RC_CBRING_SPILL:
         return cbr_ring_push(r->cr, rec) < CBR_DROPPED;
+    case RC_CBRING_STATUS:
+        return rc_push_status(r->cr, rec) < CBR_DROPPED;
+#ifdef CBR_PAYLOAD_MAX
+    case RC_CBRING_PAYLOAD:
+        return rc_push_payload(r->cr, rec) < CBR_DROPPED;
+#endif
     case RC_VYUKOV:
         return vy_push(&r->vy, rec);
 #ifdef RC_HAVE_DPDK
@@ -132,7 +199,14 @@ static inline size_t rc_pop(rc_ring *r, cbr_record *out, size_t max)
     switch (r->kind) {
     case RC_CBRING:
     case RC_CBRING_SPILL:
+    case RC_CBRING_STATUS:
         return cbr_ring_drain(r->cr, out, max);
+#ifdef CBR_PAYLOAD_MAX
+    case RC_CBRING_PAYLOAD: {
+        size_t used = 0;
+        return cbr_ring_drain_payloads(r->cr, out, max, rc_payloads, sizeof rc_payloads, &used);
+    }
+#endif
     case RC_VYUKOV:
         return vy_pop(&r->vy, out, max);
 #ifdef RC_HAVE_DPDK
@@ -156,6 +230,8 @@ static void rc_close(rc_ring *r)
     switch (r->kind) {
     case RC_CBRING:
     case RC_CBRING_SPILL:
+    case RC_CBRING_STATUS:
+    case RC_CBRING_PAYLOAD:
         cbr_ring_close(r->cr);
         cbr_ring_destroy(r->cr);
         free(r->cr);
@@ -259,23 +335,29 @@ int main(int argc, char **argv)
     uint64_t n = argc > 3 ? strtoull(argv[3], NULL, 10) : 0, got = 0, bad = 0;
     uint64_t next[RC_MAX_PRODUCERS] = {0};
 
+#ifdef CBR_PAYLOAD_MAX
+    rc_payload_setup();
+#endif
     if (kind < 0 || n == 0) {
-        fprintf(stderr, "usage: ringcount {cbring|cbring-spill|vyukov|rte|ck} {count N|run N P}\n");
+        fprintf(stderr, "usage: ringcount {cbring|cbring-spill|vyukov|rte|ck|cbring-status|cbring-payload} {count N|run N P}\n");
         return 2;
     }
-    if (strcmp(argv[2], "count") == 0) {
-        uint64_t cap = 2, refused;
+    if (strcmp(argv[2], "count") == 0 || strcmp(argv[2], "time") == 0) {
+        uint64_t cap = 2, refused, start;
+        double push_ns;
         while (cap < n)
             cap <<= 1;
         if (rc_open(&r, kind, cap) != 0) {
             fprintf(stderr, "%s: not built in, or no memory\n", argv[1]);
             return 3;
         }
+        start = cbr_now_ns();
         refused = rc_push_phase(&r, n);
+        push_ns = (double)(cbr_now_ns() - start) / (double)n;
         bad = rc_pop_phase(&r, &got, next);
-        printf("kind=%s records=%llu refused=%llu received=%llu errors=%llu\n", argv[1],
+        printf("kind=%s records=%llu refused=%llu received=%llu errors=%llu push_ns_per_record=%.3f\n", argv[1],
                (unsigned long long)n, (unsigned long long)refused, (unsigned long long)got,
-               (unsigned long long)bad);
+               (unsigned long long)bad, push_ns);
         rc_close(&r);
         return refused || bad || got != n;
     } else if (strcmp(argv[2], "run") == 0 && argc > 4) {

@@ -110,15 +110,16 @@ static inline int cbr_payload_init(cbr_payload_store *s, uint64_t capacity)
 {
     void **chunk = (void **)calloc(2 * CBR_PAYLOAD_CHUNKS, sizeof *chunk);
     uint64_t blocks = cbr_payload_base_blocks(capacity);
-    void *base;
+    void *raw;
     if (chunk == NULL)
         return ENOMEM;
-    if ((base = calloc((size_t)blocks, sizeof(cbr_payload_block))) == NULL) {
+    /* one block more, to start on a line: neighbouring blocks' writers then share none */
+    if ((raw = calloc((size_t)blocks + 1, sizeof(cbr_payload_block))) == NULL) {
         free(chunk);
         return ENOMEM;
     }
-    chunk[0] = base;
-    chunk[CBR_PAYLOAD_CHUNKS] = base;
+    chunk[0] = (void *)(((uintptr_t)raw + CBR_CACHELINE - 1) & ~(uintptr_t)(CBR_CACHELINE - 1));
+    chunk[CBR_PAYLOAD_CHUNKS] = raw;
     s->chunk = chunk;
     s->base_blocks = blocks;
     /* relaxed (all): the ring's init publishes them with its release store of tail */
@@ -208,7 +209,7 @@ static inline uint32_t cbr_payload_take(cbr_payload_store *s, uint32_t n)
     while (fresh + n <= s->base_blocks) {
         /* relaxed (both): as above */
         if (cbr_cas_u64(&s->fresh, &fresh, fresh + n, CBR_RELAXED, CBR_RELAXED)) {
-            cbr_payload_block *blocks = (cbr_payload_block *)s->chunk[CBR_PAYLOAD_CHUNKS];
+            cbr_payload_block *blocks = (cbr_payload_block *)s->chunk[0];
             uint64_t i;
             for (i = fresh; i + 1 < fresh + n; i++)
                 /* relaxed: ours; published with the record that names the chain */

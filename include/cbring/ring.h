@@ -136,7 +136,9 @@ typedef struct cbr_ring_stats {
     uint64_t capacity;
     uint64_t high_water;  /* most records waiting at once, seen at a drain or a stats read */
     uint64_t wakeups;     /* system calls producers made to wake the consumer */
-    uint64_t payloads_truncated;  /* of drained and dropped, payloads not kept whole (record.h) */
+    uint64_t payloads_truncated;  /* of pushed, records that kept only the prefix of a payload
+                                   * within CBR_PAYLOAD_MAX: the store was exhausted, or the
+                                   * record was drained without a payload buffer */
 } cbr_ring_stats;
 
 typedef struct cbr_ring {
@@ -951,7 +953,9 @@ static inline void cbr_ring_close(cbr_ring *r)
  * it would otherwise share with the parent (a read here would take the
  * parent's wake-up).  The consumer must not have been mid-operation at the
  * fork (hold its lock across the fork).  Records complete at the fork stay
- * in memory until cbr_ring_destroy(). */
+ * in memory until cbr_ring_destroy(), their payloads too; blocks that a
+ * producer of the parent had taken for a push it never finished are lost
+ * to the child's store, which destroy() frees whole. */
 static inline void cbr_ring_close_in_child(cbr_ring *r)
 {
     /* relaxed (all): no other thread exists in this process */

@@ -335,6 +335,48 @@ static void dropped_and_late_records_give_their_blocks_back(void)
     test_aligned_free(r);
 }
 
+static void *push_long(void *arg)
+{
+    void **args = (void **)arg;
+    /* relaxed: read after join */
+    __atomic_store_n((int *)args[1], push_bytes((cbr_ring *)args[0], 99, CBR_PAYLOAD_MAX, 99), __ATOMIC_RELAXED);
+    return NULL;
+}
+
+static void close_ends_a_wait_for_blocks_and_the_call_is_late(void)
+{
+    static uint8_t payload[OVER * 8];
+    /* "block" for a minute: only close() can end the wait this test forces */
+    cbr_ring *r = new_ring(16, CBR_OVERFLOW_BLOCK, UINT64_C(60000000000));
+    cbr_record out[8];
+    cbr_ring_stats st;
+    test_thread t;
+    void *args[2];
+    int result = -1;
+    size_t used = 0, i;
+    unsigned round = 0;
+    for (i = 0; i < 4; i++)  /* every block of chunk 0 */
+        CHECK(push_bytes(r, i, CBR_PAYLOAD_MAX, i) == CBR_PUSHED, "push %zu", i);
+    args[0] = r;
+    args[1] = &result;
+    test_thread_start(&t, push_long, args);
+    /* acquire: the producer is in the store, waiting (nothing else raises it here) */
+    while (cbr_load_u32(&r->deciding, CBR_ACQUIRE) == 0)
+        cbr_backoff(round < 20 ? round++ : round);
+    cbr_ring_close(r);
+    test_thread_join(&t);
+    CHECK(result == CBR_LATE, "the waiting producer's call: %d, expected late", result);
+    cbr_ring_get_stats(r, &st);
+    CHECK(st.late == 1 && st.pushed == 4 && st.payloads_truncated == 0, "late %" PRIu64 ", pushed %" PRIu64,
+          st.late, st.pushed);
+    CHECK(cbr_ring_drain_payloads(r, out, 8, payload, sizeof payload, &used) == 4, "the four before it drained");
+    for (i = 0; i < 4; i++)
+        CHECK(whole(&out[i], payload, CBR_PAYLOAD_MAX, i), "record %zu whole", i);
+    CHECK(free_blocks(r) == all_blocks(r), "every block back");
+    cbr_ring_destroy(r);
+    test_aligned_free(r);
+}
+
 static void a_fork_child_drains_the_payloads_pushed_before_the_fork(void)
 {
 #if !defined(_WIN32)
@@ -523,6 +565,7 @@ int main(int argc, char **argv)
     spill_without_memory_truncates_and_counts();
     a_drain_stops_before_a_payload_that_does_not_fit();
     dropped_and_late_records_give_their_blocks_back();
+    close_ends_a_wait_for_blocks_and_the_call_is_late();
     a_fork_child_drains_the_payloads_pushed_before_the_fork();
     run_producers("spill, capacity 64", CBR_OVERFLOW_SPILL, 64, events, 0);
     run_producers("spill, capacity 4096", CBR_OVERFLOW_SPILL, 4096, events, 0);

@@ -5,6 +5,7 @@ out = sys.argv[1]
 def unit(mode, status, length, payload, handle=0x1234, ctx=7):
     return bytes([mode]) + struct.pack("<IIQQ", status, length, handle, ctx) + payload
 host = b"downloads.example.test\0"
+whost = "downloads.example.test\0".encode("utf-16-le")
 seeds = {
  "handle_created": unit(0, 60, 0, struct.pack("<QI4x", 0xABCDEF, 0)),
  "handle_created_bare": unit(0, 60, 0, struct.pack("<Q", 0xABCDEF)),
@@ -29,6 +30,24 @@ seeds = {
  "hostile_len_async": unit(2, 100, 0x7FFFFFFF, struct.pack("<QI4x", 5, 6)),
  "hostile_len_dword": unit(2, 41, 1 << 20, struct.pack("<I", 9)),
  "hostile_len_handle": unit(2, 70, 9, struct.pack("<Q", 1)),
+ # mode bits: 4 the W registration, 8 the pattern repeated to (length % 3 x max) bytes,
+ # 16 the length in UTF-16 characters (see status_fuzz.c)
+ "w_resolving_name_chars": unit(4 | 16, 10, 0, whost),
+ "w_resolving_name_bytes": unit(4, 10, 0, whost),
+ "w_redirect_2000_chars": unit(4 | 8 | 16, 110, 4000, "http".encode("utf-16-le")),
+ "w_redirect_past_max": unit(4 | 8 | 16, 110, 9000, "http".encode("utf-16-le")),
+ "w_redirect_odd_bytes": unit(4, 110, 0, b"abc"),
+ "w_address_stays_ansi": unit(4, 11, 0, b"192.168.100.200\0"),
+ "w_empty": unit(4 | 16, 10, 0, b"\0\0"),
+ "w_non_ascii": unit(4, 10, 0, "h\u00e9te-\u20ac.test\0".encode("utf-16-le")),
+ "a_redirect_2001_unterminated": unit(8, 110, 2001, b"abcdefgh"),
+ "a_redirect_terminated_in_a_long_buffer": unit(8, 110, 3001, b"u" * 199 + b"\0"),
+ "a_empty_text": unit(0, 21, 0, b"\0"),
+ "bytes_past_max": unit(8, 9999, 5000, b"\x00\x01\x02"),
+ "hostile_wide_max": unit(2 | 4, 10, 0xFFFFFFFF, b"a\0"),
+ "hostile_wide_small": unit(2 | 4, 110, 3, b"ab"),
+ "hostile_text_max_plus_one": unit(2, 110, 4169, b"x"),
+ "hostile_bytes_long": unit(2, 9999, 1 << 31, b"\xfe"),
 }
 os.makedirs(out, exist_ok=True)
 for name, data in seeds.items():

@@ -1,20 +1,30 @@
-/* libFuzzer harness for the status decoder, cbr_record_from_status
- * (include/cbring/status.h), built with AddressSanitizer and
+/* libFuzzer harness for the status decoder (include/cbring/status.h) and
+ * the payloads it keeps, built with AddressSanitizer and
  * UndefinedBehaviorSanitizer by tests/fuzz/run.sh.
  *
- * The decoder's promise: it never dereferences NULL, never reads more than
- * dwStatusInformationLength bytes, and never more than the structure its
- * status promises (16 bytes for an INTERNET_ASYNC_RESULT, 4 for a DWORD, 8
- * for a handle, 20 for bytes) however large the length claims to be.  The
- * harness gives it a heap buffer of exactly the bytes it may read, so ASan
- * reports any read past them, and checks every field of the record against
- * an independent reading of the same input.
+ * The decoder's promise (status.h): it never dereferences NULL; for a
+ * structure it reads no more than the structure (16 bytes for an
+ * INTERNET_ASYNC_RESULT, 4 for a DWORD, 8 for a handle); for ANSI text no
+ * more than min(length, CBR_PAYLOAD_MAX + 1) bytes, for UTF-16 text no
+ * more than min(2 x length, CBR_PAYLOAD_MAX + 2), for other bytes no more
+ * than min(length, CBR_PAYLOAD_MAX), however large the length claims to
+ * be.  In "hostile" mode the harness gives it a heap buffer of exactly
+ * those bytes, so ASan reports any read past them; every field of the
+ * record, and every byte kept, is checked against an independent reading
+ * of the same input.
  *
  * Input: mode (1 byte), status (4), length (4), handle (8), context (8),
- * then the payload.  Mode bit 0 passes NULL; bit 1 claims `length` with a
- * buffer of only the bytes the contract allows (a hostile length); else the
- * length is the payload's exact size.  Each input is also pushed through a
- * ring and drained, and must come out unchanged. */
+ * then a pattern.  Mode bit 0 passes NULL; bit 1 claims `length` with a
+ * buffer of only the bytes the contract allows (a hostile length), filled
+ * with the pattern repeated; else the buffer is the pattern, or with bit 3
+ * the pattern repeated to (length field % 3 x CBR_PAYLOAD_MAX) bytes, and
+ * the length is the buffer's size in bytes, or with bit 4 in UTF-16
+ * characters (half of it, as Windows gives RESOLVING_NAME); the buffer
+ * then grows (the pattern repeated) to what the contract lets the decoder
+ * read for that length, if more.  Bit 2 decodes
+ * as a W registration (cbr_record_from_status_w), else A.  Each input is
+ * also pushed through a ring and drained, with a payload buffer and
+ * without, and must come out as decoded, its payload whole. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +34,13 @@
 #include "cbring/status.h"
 
 #define HEADER 25
+enum {
+    MODE_NULL = 1,
+    MODE_HOSTILE = 2,
+    MODE_WIDE = 4,      /* the W registration */
+    MODE_REPEAT = 8,    /* the pattern repeated to a long buffer */
+    MODE_CHARS = 16     /* the length in UTF-16 characters, not bytes */
+};
 
 static void fail(const char *what, uint32_t status, uint32_t length)
 {
@@ -42,92 +59,127 @@ static uint64_t load_le(const uint8_t *p, int n)
 
 /* How a status with this length is decoded: as its payload says, except
  * HANDLE_CREATED, which WinINet sends as the bare handle (8 <= length < 16). */
-static enum cbr_info_kind decoded_as(uint32_t status, uint32_t length)
+static enum cbr_info_kind decoded_as(uint32_t status, uint32_t length, int wide)
 {
-    if (status == 60 && length < sizeof(cbr_async_result) && length >= sizeof(cbr_hinternet))
+    if (status == INTERNET_STATUS_HANDLE_CREATED && length < sizeof(cbr_async_result)
+        && length >= sizeof(cbr_hinternet))
         return CBR_INFO_HANDLE;
-    return cbr_status_payload(status);
+    return wide ? cbr_status_payload_w(status) : cbr_status_payload(status);
 }
 
-/* What the decoder may read for a status: the structure it promises, or
- * for text and bytes what status.h allows. */
-static size_t allowed(uint32_t status, uint32_t length)
+/* What the decoder may read for a status (the README's "What cbring must trust"). */
+static size_t allowed(uint32_t status, uint32_t length, int wide)
 {
-    switch (decoded_as(status, length)) {
+    uint64_t twice = 2 * (uint64_t)length;
+    switch (decoded_as(status, length, wide)) {
     case CBR_INFO_ASYNC_RESULT: return length >= sizeof(cbr_async_result) ? sizeof(cbr_async_result) : 0;
     case CBR_INFO_DWORD: return length >= sizeof(cbr_dword) ? sizeof(cbr_dword) : 0;
     case CBR_INFO_HANDLE: return length >= sizeof(cbr_hinternet) ? sizeof(cbr_hinternet) : 0;
     case CBR_INFO_TEXT: return length < CBR_PAYLOAD_MAX + 1 ? length : CBR_PAYLOAD_MAX + 1;
+    case CBR_INFO_TEXT_WIDE: return twice < CBR_PAYLOAD_MAX + 2 ? (size_t)twice : CBR_PAYLOAD_MAX + 2;
     default: return length < CBR_PAYLOAD_MAX ? length : CBR_PAYLOAD_MAX;
     }
 }
 
-/* The bytes of information kept, read independently of status.h. */
-static size_t kept(const uint8_t *buf, uint32_t status, uint32_t length)
+/* The bytes of information kept, read independently of status.h; *over
+ * says the information went past CBR_PAYLOAD_MAX. */
+static size_t kept(const uint8_t *buf, uint32_t status, uint32_t length, int wide, int *over)
 {
-    size_t n = allowed(status, length), i;
-    if (decoded_as(status, length) == CBR_INFO_TEXT)
+    size_t n = allowed(status, length, wide), i;
+    enum cbr_info_kind kind = decoded_as(status, length, wide);
+    if (kind == CBR_INFO_TEXT) {
         for (i = 0; i < n; i++)
-            if (buf[i] == 0)
-                return i;
-    return n > CBR_PAYLOAD_MAX ? CBR_PAYLOAD_MAX : n;
+            if (buf[i] == 0) {
+                n = i;
+                break;
+            }
+    } else if (kind == CBR_INFO_TEXT_WIDE) {
+        for (i = 0; i + 1 < n; i += 2)
+            if (buf[i] == 0 && buf[i + 1] == 0) {
+                n = i;
+                break;
+            }
+    } else {
+        *over = length > CBR_PAYLOAD_MAX;
+        return n;
+    }
+    *over = n > CBR_PAYLOAD_MAX;
+    return *over ? CBR_PAYLOAD_MAX : n;
+}
+
+static int is_stored(enum cbr_info_kind kind)
+{
+    return kind == CBR_INFO_BYTES || kind == CBR_INFO_TEXT || kind == CBR_INFO_TEXT_WIDE;
+}
+
+/* Exactly n bytes on the heap (a live pointer even for none): ASan reports
+ * a read of byte n, and for n == 0 any read at all.  The pattern repeated. */
+static uint8_t *exact_buffer(size_t n, const uint8_t *pattern, size_t pattern_len)
+{
+    uint8_t *buf = (uint8_t *)malloc(n ? n : 1);
+    size_t i;
+    if (buf == NULL)
+        return NULL;
+    for (i = 0; i < n; i++)
+        buf[i] = pattern_len ? pattern[i % pattern_len] : 0;
+    if (n == 0) {
+        free(buf);
+        buf = (uint8_t *)malloc(0);
+    }
+    return buf;
 }
 
 static cbr_ring ring;
+static uint8_t payload[CBR_PAYLOAD_MAX];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t mode;
     uint32_t status, length;
     uint64_t handle, context;
-    const uint8_t *payload;
-    size_t payload_len, buf_len, want, i;
+    const uint8_t *pattern;
+    size_t pattern_len, buf_len, want, keep = 0, i, used;
     uint8_t *buf = NULL;
     cbr_record rec, out[2];
     enum cbr_info_kind kind;
+    int wide, over = 0, pushed;
 
     if (size < HEADER)
         return 0;
     if (ring.slots == NULL && cbr_ring_init(&ring, 2, CBR_OVERFLOW_DROP, 0, 0) != 0)
         fail("ring init", 0, 0);
     mode = data[0];
+    wide = !!(mode & MODE_WIDE);
     status = (uint32_t)load_le(data + 1, 4);
     length = (uint32_t)load_le(data + 5, 4);
     handle = load_le(data + 9, 8);
     context = load_le(data + 17, 8);
-    payload = data + HEADER;
-    payload_len = size - HEADER;
+    pattern = data + HEADER;
+    pattern_len = size - HEADER;
 
-    if (mode & 1) {
+    if (mode & MODE_NULL) {
         buf_len = 0;                      /* NULL: nothing may be read, length is anything */
-    } else if (mode & 2) {
-        buf_len = allowed(status, length);  /* hostile: only what the contract allows */
-        if (buf_len > payload_len)
-            return 0;
+    } else if (mode & MODE_HOSTILE) {
+        buf_len = allowed(status, length, wide);  /* hostile: only what the contract allows */
     } else {
-        if (payload_len > UINT32_MAX)
+        buf_len = (mode & MODE_REPEAT) ? length % (3 * CBR_PAYLOAD_MAX) : pattern_len;
+        if (buf_len > UINT32_MAX)
             return 0;
-        length = (uint32_t)payload_len;
-        buf_len = payload_len;
+        length = (mode & MODE_CHARS) ? (uint32_t)(buf_len / 2) : (uint32_t)buf_len;
+        /* a wide string's length in bytes lets the decoder look twice as far for its terminator */
+        if (buf_len < allowed(status, length, wide))
+            buf_len = allowed(status, length, wide);
     }
-    if (!(mode & 1)) {
-        /* exactly buf_len bytes (at least one, so the pointer is not NULL): ASan
-         * reports a read of byte buf_len, and for buf_len 0 any read at all */
-        buf = (uint8_t *)malloc(buf_len ? buf_len : 1);
-        if (buf == NULL)
-            return 0;
-        memcpy(buf, payload, buf_len);
-        if (buf_len == 0) {
-            free(buf);
-            buf = (uint8_t *)malloc(0);  /* a live pointer to no bytes at all */
-            if (buf == NULL)
-                return 0;
-        }
-    }
+    if (!(mode & MODE_NULL) && (buf = exact_buffer(buf_len, pattern, pattern_len)) == NULL)
+        return 0;
 
     memset(&rec, 0xA5, sizeof rec);  /* the decoder must overwrite every byte */
-    cbr_record_from_status(&rec, (cbr_hinternet)(uintptr_t)handle, (cbr_dword_ptr)context, status,
-                           buf, length);
+    if (wide)
+        cbr_record_from_status_w(&rec, (cbr_hinternet)(uintptr_t)handle, (cbr_dword_ptr)context, status, buf,
+                                 length);
+    else
+        cbr_record_from_status(&rec, (cbr_hinternet)(uintptr_t)handle, (cbr_dword_ptr)context, status, buf,
+                               length);
 
     if (rec.handle != (uint64_t)(uintptr_t)(cbr_hinternet)(uintptr_t)handle
         || rec.context != (uint64_t)(cbr_dword_ptr)context || rec.status != status
@@ -137,30 +189,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fail("undefined flag bits", status, length);
     if (rec.data_len > CBR_RECORD_INLINE)
         fail("data_len past data", status, length);
-    want = allowed(status, length);
-    kind = decoded_as(status, length);
+    kind = decoded_as(status, length, wide);
     if (buf == NULL) {
-        int expect_flag = length != 0 || (kind != CBR_INFO_BYTES && kind != CBR_INFO_TEXT);
+        int expect_flag = length != 0 || !is_stored(kind);
         if (rec.kind != CBR_INFO_NONE || rec.data_len != 0 || rec.result != 0 || rec.error != 0)
             fail("NULL information was read", status, length);
         if (!!(rec.flags & CBR_FLAG_NULL_INFO) != expect_flag || (rec.flags & ~CBR_FLAG_NULL_INFO))
             fail("NULL flag", status, length);
-    } else if (kind == CBR_INFO_BYTES || kind == CBR_INFO_TEXT) {
+    } else if (is_stored(kind)) {
         if (length == 0) {
             if (rec.kind != CBR_INFO_NONE || rec.flags != 0 || rec.data_len != 0)
-                fail("empty bytes", status, length);
+                fail("empty information", status, length);
         } else {
-            size_t keep = kept(buf, status, length);
+            keep = kept(buf, status, length, wide, &over);
             want = keep < CBR_RECORD_INLINE ? keep : CBR_RECORD_INLINE;
             if (rec.kind != kind || rec.data_len != want || memcmp(rec.data, buf, want) != 0)
                 fail("bytes not copied exactly", status, length);
-            if (!!(rec.flags & CBR_FLAG_TRUNCATED) != (keep > CBR_RECORD_INLINE)
+            if (!!(rec.flags & CBR_FLAG_TRUNCATED) != (keep > CBR_RECORD_INLINE || over)
                 || (rec.flags & ~CBR_FLAG_TRUNCATED))
                 fail("truncated flag", status, length);
         }
         if (rec.result != 0 || rec.error != 0)
-            fail("bytes touched result", status, length);
-    } else if (want == 0) {
+            fail("information touched result", status, length);
+    } else if ((want = allowed(status, length, wide)) == 0) {
         if (rec.kind != CBR_INFO_NONE || rec.flags != CBR_FLAG_SHORT_INFO || rec.result != 0)
             fail("short information", status, length);
     } else {
@@ -179,15 +230,40 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rec.data[i] != 0)
             fail("unused data bytes not zeroed", status, length);
 
-    /* the same call through the ring: one record out, identical but for seq */
-    if (cbr_ring_push_status(&ring, (cbr_hinternet)(uintptr_t)handle, (cbr_dword_ptr)context, status,
-                             buf, length) != CBR_PUSHED)
+    /* the same call through the ring, drained with a payload buffer: the
+     * record as decoded, but a payload longer than data[] kept whole */
+    pushed = wide ? cbr_ring_push_status_w(&ring, (cbr_hinternet)(uintptr_t)handle, (cbr_dword_ptr)context,
+                                           status, buf, length)
+                  : cbr_ring_push_status(&ring, (cbr_hinternet)(uintptr_t)handle, (cbr_dword_ptr)context,
+                                         status, buf, length);
+    if (pushed != CBR_PUSHED)
         fail("push into an empty ring", status, length);
-    if (cbr_ring_drain(&ring, out, 2) != 1)
+    used = 0;
+    if (cbr_ring_drain_payloads(&ring, out, 2, payload, sizeof payload, &used) != 1)
         fail("drain returned other than one record", status, length);
     out[0].seq = 0;
+    if (keep > CBR_RECORD_INLINE) {
+        if (out[0].flags != (CBR_FLAG_PAYLOAD | (over ? CBR_FLAG_TRUNCATED : 0)) || CBR_PAYLOAD_SIZE(&out[0]) != keep
+            || CBR_PAYLOAD_OFFSET(&out[0]) != 0 || used != keep || memcmp(payload, buf, keep) != 0)
+            fail("the payload did not come out whole", status, length);
+        out[0].flags = rec.flags;
+        out[0].result = rec.result;
+    } else if (used != 0) {
+        fail("a payload for information that fits data[]", status, length);
+    }
     if (memcmp(&out[0], &rec, sizeof rec) != 0)
         fail("the ring changed the record", status, length);
+
+    /* and drained without one: exactly as decoded, the payload released */
+    if (wide)
+        cbr_ring_push_status_w(&ring, (cbr_hinternet)(uintptr_t)handle, (cbr_dword_ptr)context, status, buf, length);
+    else
+        cbr_ring_push_status(&ring, (cbr_hinternet)(uintptr_t)handle, (cbr_dword_ptr)context, status, buf, length);
+    if (cbr_ring_drain(&ring, out, 2) != 1)
+        fail("plain drain returned other than one record", status, length);
+    out[0].seq = 0;
+    if (memcmp(&out[0], &rec, sizeof rec) != 0)
+        fail("a plain drain changed the record", status, length);
     free(buf);
     return 0;
 }
