@@ -424,3 +424,32 @@ def test_text_from_native_threads_through_both_callbacks_comes_whole_and_counted
         n = len(texts)
         assert seen[thread] == [(_testing.replay_context(thread, r * n + k), texts[k])
                                 for r in range(rounds) for k in range(n)]
+
+
+def test_each_ring_has_its_own_a_and_w_callbacks(make_ring):
+    a, b = make_ring(8), make_ring(8)
+    addresses = {a.status_callback, a.status_callback_w, b.status_callback, b.status_callback_w}
+    assert len(addresses) == 4
+    call(a.status_callback_w, S.REDIRECT, wide("http://a.test/"))
+    call(b.status_callback_w, S.REDIRECT, wide("http://b.test/"))
+    assert [e.info for e in a.drain()] == ["http://a.test/"]
+    assert [e.info for e in b.drain()] == ["http://b.test/"]
+
+
+def test_the_w_callback_of_a_closed_ring_only_counts_late_calls(make_ring):
+    ring = make_ring(8)
+    ring.close()
+    call(ring.status_callback_w, S.REDIRECT, wide(LONG_URL))
+    stats = ring.stats
+    assert (stats.late, stats.pushed, stats.payloads_truncated) == (1, 0, 0)
+    assert len(ring.drain()) == 0
+
+
+def test_the_w_callback_of_a_collected_ring_only_counts_late_calls():
+    ring = cbring.Ring(8)
+    address = ring.status_callback_w
+    del ring  # refcounting frees it
+    before = cbring._core._orphaned_late_calls()
+    call(address, S.REDIRECT, wide(LONG_URL))
+    call(address, S.RESOLVING_NAME, wide("example.test"))
+    assert cbring._core._orphaned_late_calls() - before == 2
