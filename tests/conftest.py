@@ -132,14 +132,20 @@ def run_python():
 _HOST = _testing.HOST  # NUL-terminated, 23 bytes: longer than a record holds
 _REQUEST = [
     (60, 1, 16, 0, b""),                     # HANDLE_CREATED, INTERNET_ASYNC_RESULT
-    (10, 4, len(_HOST), 1, _HOST[:20]),      # RESOLVING_NAME, truncated host name
+    (10, 5, len(_HOST), 1, _HOST[:20]),      # RESOLVING_NAME, ANSI text: see _HOST_POS
     (31, 2, 4, 0, b""),                      # REQUEST_SENT, DWORD
     (41, 2, 4, 0, b""),                      # RESPONSE_RECEIVED, DWORD
     (100, 1, 16, 0, b""),                    # REQUEST_COMPLETE, INTERNET_ASYNC_RESULT
     (70, 3, 8, 0, b""),                      # HANDLE_CLOSING, the handle
 ]
 _SPILLED = 8
+_PAYLOAD = 16
 _REQUEST_BITS = 40
+# RESOLVING_NAME's host (22 bytes without its NUL) is longer than data[]:
+# drained with a payload buffer (drain(), numpy.asarray(batch)) its record
+# has flag 16 and result = 22 << 32 | offset; drained into records alone
+# (drain_into without payloads) flag 1 and result 0.  Either is this stream.
+_HOST_POS = 1
 
 
 class ProducerStream:
@@ -202,7 +208,10 @@ class ProducerStream:
             [handle, (100 + request % 900).astype(np.uint64), np.uint64(4096),
              (~failed).astype(np.uint64), handle],
             np.uint64(0))
-        self._same("result", records["result"], result)
+        payload = (records["flags"] & _PAYLOAD) != 0
+        host_payload = payload & (pos == _HOST_POS)
+        self._same("result", np.where(host_payload, records["result"] >> np.uint64(32), records["result"]),
+                   np.where(host_payload, np.uint64(len(_HOST) - 1), result))
         self._same("error", records["error"], np.where(failed, 12002, 0).astype(np.uint32))
         self._same("kind", records["kind"], self._kind[pos])
         self._same("length", records["length"], self._length[pos])
@@ -210,8 +219,8 @@ class ProducerStream:
         self._same("data", records["data"], self._data[pos])
         seq = records["seq"]
         spilled = seq == 0
-        self._same("flags", records["flags"],
-                   self._flags[pos] | np.where(spilled, _SPILLED, 0).astype(np.uint16))
+        flags = np.where(host_payload, _PAYLOAD, self._flags[pos]).astype(np.uint16)
+        self._same("flags", records["flags"], flags | np.where(spilled, _SPILLED, 0).astype(np.uint16))
 
         # Records come out in position order, one position each: a record
         # from a slot carries seq = position + 1, so seq - (index in drain

@@ -13,7 +13,7 @@ import cbring
 from cbring import AsyncResult, InternetStatus, StatusEvent
 
 FIELDS = ("handle", "context", "status", "result", "error", "async_result", "info",
-          "truncated", "length", "flags", "seq")
+          "truncated", "length", "flags", "seq", "raw")
 SPILLED = 8
 
 
@@ -28,8 +28,8 @@ def pointer(v):
 def push_every_kind(ring, push, handle, context):
     """One event of each kind of status information, for one request."""
     push(ring, 60, bytes(AsyncResult(handle, 0)), handle=handle, context=context)    # async result
-    push(ring, 10, b"downloads.example.test\0", handle=handle, context=context)      # text, truncated
-    push(ring, 11, b"\x7f\x00\x00\x01", handle=handle, context=context)              # bytes
+    push(ring, 10, b"downloads.example.test\0", handle=handle, context=context)      # text, longer than a record
+    push(ring, 11, b"\x7f\x00\x00\x01", handle=handle, context=context)              # text to its NUL
     push(ring, 31, dword(512), handle=handle, context=context)                        # a DWORD
     push(ring, 41, dword(7), length=2, handle=handle, context=context)               # too short
     push(ring, 100, None, length=16, handle=handle, context=context)                 # NULL

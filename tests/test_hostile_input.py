@@ -50,6 +50,21 @@ def test_info_never_reads_past_the_record_whatever_data_len_a_pusher_claims(ring
     assert "info=" in repr(event)
 
 
+@pytest.mark.parametrize("kind", [4, 5, 6])
+def test_a_raw_record_claiming_a_payload_it_never_had_reads_as_its_20_data_bytes(ring, kind):
+    # flag 16 and a result pointing anywhere: neither the drain nor the
+    # event may follow it into memory the record does not own
+    record = bytearray(raw_record(kind=kind, flags=16))
+    record[16:24] = ((4000 << 32) | 12345).to_bytes(8, "little")
+    assert push_raw(ring, bytes(record)) == 0
+    assert push_raw(ring, bytes(record)) == 0
+    event, = ring.drain(1)
+    assert event.raw == bytes(range(1, 21)) and not event.flags & 16
+    records, payloads = bytearray(640), bytearray(cbring.PAYLOAD_MAX)
+    assert ring.drain_into(records, payloads) == 1
+    assert not records[40] & 16 and payloads == bytearray(cbring.PAYLOAD_MAX)
+
+
 def test_a_raw_record_with_an_unknown_kind_and_flags_reads_as_nothing(ring):
     assert push_raw(ring, raw_record(kind=200, flags=0xFFFF)) == 0
     event = ring.drain()[0]

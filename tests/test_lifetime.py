@@ -106,7 +106,8 @@ def test_a_reused_callback_address_starts_a_fresh_ring_and_orphaned_counts_survi
     with reused:
         assert _orphaned_late_calls() == before
         assert reused.stats == cbring.RingStats(pushed=0, drained=0, dropped=0, spilled=0, late=0,
-                                                capacity=4, high_water=0, wakeups=0)
+                                                capacity=4, high_water=0, wakeups=0,
+                                                payloads_truncated=0)
         assert len(reused.drain()) == 0          # nothing from the earlier life
         for i in range(6):
             call(address, context=10 + i)

@@ -36,7 +36,7 @@ def test_stats_is_a_ring_stats_named_tuple_with_the_documented_fields(ring):
     assert isinstance(stats, cbring.RingStats)
     assert isinstance(stats, tuple)
     assert stats._fields == ("pushed", "drained", "dropped", "spilled", "late",
-                             "capacity", "high_water", "wakeups")
+                             "capacity", "high_water", "wakeups", "payloads_truncated")
 
 
 def test_spill_keeps_every_event_in_order_after_the_ring_fills(make_ring, push):

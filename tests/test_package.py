@@ -9,7 +9,8 @@ import pytest
 import cbring
 from cbring import _testing
 
-PUBLIC = ["EVENT_FORMAT", "EVENT_SIZE", "MAX_CAPACITY", "MAX_RINGS", "AsyncResult", "Batch",
+PUBLIC = ["ANSI_ENCODING", "EVENT_FORMAT", "EVENT_SIZE", "MAX_CAPACITY", "MAX_RINGS", "PAYLOAD_MAX",
+          "AsyncResult", "Batch",
           "DispatcherClosed", "EventsDropped",
           "InternetStatus", "Ring", "RingStats", "StatusEvent", "WinINetError", "error_name",
           "get_include"]

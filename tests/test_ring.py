@@ -18,7 +18,8 @@ def test_defaults_are_a_65536_slot_spilling_ring_with_a_one_second_block_timeout
     assert ring.block_timeout == 1.0
     assert ring.closed is False
     assert ring.stats == cbring.RingStats(pushed=0, drained=0, dropped=0, spilled=0, late=0,
-                                          capacity=65536, high_water=0, wakeups=0)
+                                          capacity=65536, high_water=0, wakeups=0,
+                                          payloads_truncated=0)
 
 
 @pytest.mark.parametrize("asked, got", [(1, 2), (2, 2), (3, 4), (1000, 1024), (1024, 1024),

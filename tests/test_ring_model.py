@@ -26,14 +26,21 @@ from cbring import _core, _testing
 ASYNC_RESULT = {60, 100}
 DWORD = {31, 41, 200, 320, 321}
 HANDLE = {70}
+TEXT = {10, 11, 20, 21, 110}     # host names, addresses, URLs
+WIDE = {10, 110}                 # of those, UTF-16LE through the W callback
 STATUSES = [60, 100, 31, 41, 200, 320, 70, 10, 11, 21, 110, 0, 9999, 0xFFFFFFFF]
+TRUNCATED, PAYLOAD = 1, 16
 DTYPE = np.asarray(cbring.Ring(2).drain(0)).dtype
 U64 = st.integers(0, 2**64 - 1)
 
 
-def decode(handle, context, status, info, length):
-    """What include/cbring/status.h promises for one call, as a record tuple
-    (handle, context, result, status, error, length, flags, kind, data)."""
+def decode(handle, context, status, info, length, wide=False):
+    """What include/cbring/status.h promises for one call (through the W
+    callback if wide), as a record tuple (handle, context, result, status,
+    error, length, flags, kind, data) as it is in the ring, and the whole
+    payload when it is longer than data (else None).  In the ring such a
+    record has flag 16 and result = size << 32 | (the store's reference):
+    the model's result holds size << 32."""
     if status in ASYNC_RESULT:
         kind, need = 1, 16
     elif status in DWORD:
@@ -41,17 +48,18 @@ def decode(handle, context, status, info, length):
     elif status in HANDLE:
         kind, need = 3, 8
     else:
-        kind, need = 4, 1
+        kind, need = (6 if wide and status in WIDE else 5 if status in TEXT else 4), 1
     if status == 60 and 8 <= length < 16:  # HANDLE_CREATED as WinINet sends it: the bare handle
         kind, need = 3, 8
     result = error = flags = 0
     data = b""
+    payload = None
     if info is None:
-        if length != 0 or kind != 4:
+        if length != 0 or kind not in (4, 5, 6):
             flags |= 2
         kind = 0
     elif length < need:
-        if kind != 4:
+        if kind not in (4, 5, 6):  # text and bytes need no size: nothing is short of one
             flags |= 4
         kind = 0
     elif kind == 1:
@@ -61,10 +69,22 @@ def decode(handle, context, status, info, length):
     elif kind == 3:
         (result,) = struct.unpack_from("<Q", info)
     else:
-        data = bytes(info[:min(length, 20)])
-        if length > 20:
-            flags |= 1
-    return (handle, context, result, status, error, length, flags, kind, data)
+        if kind == 5:    # ANSI: to the NUL, within length
+            kept = bytes(info[:length]).split(b"\0", 1)[0]
+        elif kind == 6:  # UTF-16LE: to a zero code unit, within 2 x length
+            kept = bytes(info[:2 * length])
+            for i in range(0, len(kept) - 1, 2):
+                if kept[i] == kept[i + 1] == 0:
+                    kept = kept[:i]
+                    break
+        else:
+            kept = bytes(info[:length])
+        data = kept[:20]
+        if len(kept) > 20:
+            flags |= PAYLOAD
+            result = len(kept) << 32
+            payload = kept
+    return (handle, context, result, status, error, length, flags, kind, data), payload
 
 
 def as_tuples(records):
@@ -99,6 +119,7 @@ class RingModel(RuleBasedStateMachine):
         self.base = None         # the ring's first position, learnt from a seq
         self.closed = False
         self.pushed = self.drained = self.dropped = self.spilled = self.late = 0
+        self.payloads_truncated = 0
         self.high_water = self.wakeups = 0
         self.notify = False      # fileno() was called: every drain re-arms
         self.armed = False       # the consumer asked for a signal
@@ -112,8 +133,9 @@ class RingModel(RuleBasedStateMachine):
 
     # -- producers -----------------------------------------------------------
 
-    def _call(self, handle, context, status, info, length):
-        _testing.call_status(self.ring.status_callback, handle, context, status, info, length)
+    def _call(self, handle, context, status, info, length, wide=False):
+        callback = self.ring.status_callback_w if wide else self.ring.status_callback
+        _testing.call_status(callback, handle, context, status, info, length)
         if self.closed:
             self.late += 1
             return
@@ -121,7 +143,7 @@ class RingModel(RuleBasedStateMachine):
             self.dropped += 1
             return
         spilled = len(self.queue) >= self.capacity
-        self.queue.append((self.tail, decode(handle, context, status, info, length), spilled))
+        self.queue.append((self.tail, decode(handle, context, status, info, length, wide), spilled))
         self.tail += 1
         self.pushed += 1
         self.spilled += spilled
@@ -134,6 +156,12 @@ class RingModel(RuleBasedStateMachine):
           info=st.binary(max_size=40), cut=st.integers(0, 40))
     def push(self, handle, context, status, info, cut):
         self._call(handle, context, status, info, min(cut, len(info)))
+
+    @rule(handle=U64, context=U64, status=st.sampled_from(STATUSES),
+          info=st.binary(max_size=80), cut=st.integers(0, 40))
+    def push_w(self, handle, context, status, info, cut):
+        # the W callback may read 2 x length bytes: the buffer holds them
+        self._call(handle, context, status, info, min(cut, len(info) // 2), wide=True)
 
     @rule(handle=U64, context=U64, status=st.sampled_from(STATUSES),
           length=st.integers(0, 2**32 - 1))
@@ -162,9 +190,23 @@ class RingModel(RuleBasedStateMachine):
         self.drained += len(taken)
         return taken
 
-    def _check(self, records, expected):
+    def _check(self, records, expected, payloads=None):
+        """records as drained: by drain() (payloads(i) gives record i's
+        payload; offsets are the batch's) or by drain_into without a payload
+        buffer (payloads None: long ones truncated to data, result 0)."""
         got = as_tuples(records)
-        assert [g[0] for g in got] == [e[1] for e in expected]
+        want = []
+        for i, (_, (rec, payload), _) in enumerate(expected):
+            if payload is not None:
+                if payloads is None:
+                    rec = rec[:2] + (0,) + rec[3:6] + (rec[6] & ~PAYLOAD | TRUNCATED,) + rec[7:]
+                else:
+                    assert payloads(i) == payload
+            want.append(rec)
+        # a payload's offset is the batch's to choose: compare its size
+        got_recs = [g[0][:2] + ((g[0][2] >> 32) << 32,) + g[0][3:] if g[0][6] & PAYLOAD else g[0]
+                    for g in got]
+        assert got_recs == want
         for (rec, seq, spilled_flag), (pos, _, spilled) in zip(got, expected):
             assert spilled_flag == spilled
             if spilled:
@@ -196,15 +238,19 @@ class RingModel(RuleBasedStateMachine):
         if self.queue:
             self.high_water = max(self.high_water, len(self.queue))
         expected = self._take(len(self.queue) if max_events is None else max_events)
-        self._check(np.asarray(batch), expected)
+        self._check(np.asarray(batch), expected, batch.payload)
         assert len(batch) == len(expected)
         if expected:
             ev = batch[0]
-            handle, context, result, status, error, length, flags, kind, data = expected[0][1]
+            (handle, context, result, status, error, length, flags, kind, data), payload = expected[0][1]
+            kept = data if payload is None else payload
             assert (ev.handle, ev.context, ev.status, ev.length) == (handle, context, status, length)
             assert ev.result == (result if kind == 1 else None)
             assert ev.error == (error if kind == 1 else None)
-            assert ev.info == (result if kind in (2, 3) else data if kind == 4 else None)
+            assert ev.raw == (kept if kind in (4, 5, 6) else None)
+            assert ev.info == (result if kind in (2, 3) else kept if kind == 4
+                               else kept.decode(cbring.ANSI_ENCODING, "replace") if kind == 5
+                               else kept.decode("utf-16-le", "surrogatepass") if kind == 6 else None)
             assert ev.truncated == bool(flags & 1)
         self._after_drain()
 
@@ -229,20 +275,25 @@ class RingModel(RuleBasedStateMachine):
         expected = self._take(room)
         assert n == len(expected)
         self._check(view[:n], expected)
+        self.payloads_truncated += sum(payload is not None for _, (_, payload), _ in expected)
         self._after_drain()
 
-    @rule(kind=st.sampled_from(["readonly", "small", "strided", "itemsize"]))
+    @rule(kind=st.sampled_from(["readonly", "small", "strided", "small payloads",
+                                "readonly payloads"]))
     def drain_into_refuses(self, kind):
+        payloads = None
         if kind == "readonly":
             buf, error = bytes(640), TypeError
         elif kind == "small":
             buf, error = bytearray(63), ValueError
         elif kind == "strided":
             buf, error = np.zeros(20, DTYPE)[::2], ValueError
+        elif kind == "small payloads":
+            buf, payloads, error = array.array("H", bytes(640)), bytearray(cbring.PAYLOAD_MAX - 1), ValueError
         else:
-            buf, error = array.array("H", bytes(640)), ValueError
+            buf, payloads, error = bytearray(640), bytes(cbring.PAYLOAD_MAX), TypeError
         with pytest.raises(error):
-            self.ring.drain_into(buf)
+            self.ring.drain_into(buf, payloads)
         # nothing drained, nothing changed: the invariants check it
 
     @rule()
@@ -289,8 +340,10 @@ class RingModel(RuleBasedStateMachine):
         if not hasattr(self, "ring"):
             return
         s = self.ring.stats
-        assert (s.pushed, s.drained, s.dropped, s.spilled, s.late, s.capacity) == (
-            self.pushed, self.drained, self.dropped, self.spilled, self.late, self.capacity)
+        assert (s.pushed, s.drained, s.dropped, s.spilled, s.late, s.capacity,
+                s.payloads_truncated) == (
+            self.pushed, self.drained, self.dropped, self.spilled, self.late, self.capacity,
+            self.payloads_truncated)
         # the most seen waiting at a drain, or waiting now
         assert s.high_water == max(self.high_water, len(self.queue))
         assert s.wakeups == self.wakeups

@@ -14,7 +14,7 @@ import pytest
 import cbring
 from cbring import AsyncResult, InternetStatus, StatusEvent
 
-TRUNCATED, NULL_INFO, SHORT_INFO, SPILLED = 1, 2, 4, 8
+TRUNCATED, NULL_INFO, SHORT_INFO, SPILLED, PAYLOAD = 1, 2, 4, 8, 16
 
 
 def dword(v):
@@ -80,31 +80,33 @@ def test_handle_closing_gives_the_closed_handle_as_info(ring, push):
 
 
 @pytest.mark.parametrize("status", [10, 11, 20, 21, 110])
-def test_string_statuses_give_the_bytes_exactly_as_given(ring, push, status):
+def test_text_statuses_give_the_text_without_its_terminator(ring, push, status):
     push(ring, status, b"10.0.0.1\0")
     event = only_event(ring)
-    assert event.info == b"10.0.0.1\0"
+    assert event.info == "10.0.0.1" and event.raw == b"10.0.0.1"
     assert event.length == 9
     assert not event.truncated and event.flags == 0
     assert event.result is None and event.error is None
 
 
 def test_length_limits_what_is_read_from_a_longer_buffer(ring, push):
-    push(ring, 10, b"example.test\0garbage", length=13)
+    push(ring, 10, b"example.test-and-more", length=12)
     event = only_event(ring)
-    assert event.info == b"example.test\0"
-    assert event.length == 13
+    assert event.info == "example.test"
+    assert event.length == 12
 
 
-@pytest.mark.parametrize("size, truncated", [(19, False), (20, False), (21, True), (4096, True)])
-def test_strings_longer_than_20_bytes_keep_a_prefix_and_are_marked_truncated(ring, push, size,
-                                                                             truncated):
+@pytest.mark.parametrize("status", [110, 9999])
+@pytest.mark.parametrize("size", [19, 20, 21, 4096])
+def test_information_longer_than_20_bytes_is_kept_whole_apart_from_the_record(ring, push, status,
+                                                                              size):
     text = bytes(range(33, 127)) * (size // 94 + 1)
-    push(ring, 110, text[:size])
+    push(ring, status, text[:size])
     event = only_event(ring)
-    assert event.info == text[:min(size, 20)]
-    assert event.truncated is truncated
-    assert event.flags == (TRUNCATED if truncated else 0)
+    assert event.raw == text[:size]
+    assert event.info == (text[:size].decode("ascii") if status == 110 else text[:size])
+    assert not event.truncated
+    assert event.flags == (PAYLOAD if size > 20 else 0)
     assert event.length == size
 
 
@@ -193,11 +195,18 @@ def test_repr_of_an_async_result_event_names_status_handle_context_result_and_er
         "result=1, error=12002)")
 
 
-def test_repr_of_a_truncated_string_event_shows_the_prefix_and_the_full_length(ring, push):
+def test_repr_of_a_text_event_shows_the_whole_text(ring, push):
     push(ring, 10, b"downloads.example.test\0", handle=1, context=3)
     assert repr(only_event(ring)) == (
         "StatusEvent(status=<InternetStatus.RESOLVING_NAME: 10>, handle=0x1, context=3, "
-        "info=b'downloads.example.te', truncated=True, length=23)")
+        "info='downloads.example.test')")
+
+
+def test_repr_of_a_truncated_event_shows_the_prefix_and_the_full_length(ring, push):
+    push(ring, 110, b"x" * (cbring.PAYLOAD_MAX + 9) + b"\0", handle=1, context=3)
+    assert repr(only_event(ring)) == (
+        "StatusEvent(status=<InternetStatus.REDIRECT: 110>, handle=0x1, context=3, "
+        f"info='{'x' * cbring.PAYLOAD_MAX}', truncated=True, length={cbring.PAYLOAD_MAX + 10})")
 
 
 def test_repr_of_an_unknown_status_shows_the_number(ring, push):
@@ -229,8 +238,8 @@ def test_status_code_is_the_status_as_a_plain_int(ring, push, status):
 def _events_of_every_kind(make_ring, push):
     ring = make_ring(4, "spill")
     push(ring, 100, bytes(AsyncResult(7, 12002)), handle=2**64 - 1, context=2**63)
-    push(ring, 10, b"downloads.example.test\0", context=1)   # truncated
-    push(ring, 11, b"\x7f\x00\x00\x01", context=2)            # bytes
+    push(ring, 10, b"downloads.example.test\0", context=1)   # text, longer than a record
+    push(ring, 11, b"\x7f\x00\x00\x01", context=2)            # text, up to its NUL
     push(ring, 31, None, length=4, context=3)                 # NULL
     push(ring, 41, dword(9), length=2, context=4)             # short, and spilled
     push(ring, 70, (5).to_bytes(8, sys.byteorder), context=5)

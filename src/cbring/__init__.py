@@ -3,10 +3,12 @@
 import os as _os
 
 from cbring._core import (
+    ANSI_ENCODING,
     EVENT_FORMAT,
     EVENT_SIZE,
     MAX_CAPACITY,
     MAX_RINGS,
+    PAYLOAD_MAX,
     AsyncResult,
     Batch,
     InternetStatus,
@@ -17,10 +19,12 @@ from cbring._core import (
 from cbring._errors import DispatcherClosed, EventsDropped, WinINetError, error_name
 
 __all__ = [
+    "ANSI_ENCODING",
     "EVENT_FORMAT",
     "EVENT_SIZE",
     "MAX_CAPACITY",
     "MAX_RINGS",
+    "PAYLOAD_MAX",
     "AsyncResult",
     "Batch",
     "DispatcherClosed",

@@ -1,10 +1,12 @@
 from typing import Any
 
 from cbring._core import (
+    ANSI_ENCODING as ANSI_ENCODING,
     EVENT_FORMAT as EVENT_FORMAT,
     EVENT_SIZE as EVENT_SIZE,
     MAX_CAPACITY as MAX_CAPACITY,
     MAX_RINGS as MAX_RINGS,
+    PAYLOAD_MAX as PAYLOAD_MAX,
     AsyncResult as AsyncResult,
     Batch as Batch,
     InternetStatus as InternetStatus,
@@ -24,10 +26,12 @@ from cbring import aio as aio, dispatch as dispatch
 EVENT_DTYPE: Any
 __version__: str
 __all__ = [
+    "ANSI_ENCODING",
     "EVENT_FORMAT",
     "EVENT_SIZE",
     "MAX_CAPACITY",
     "MAX_RINGS",
+    "PAYLOAD_MAX",
     "AsyncResult",
     "Batch",
     "DispatcherClosed",

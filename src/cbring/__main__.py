@@ -5,8 +5,12 @@ two ways, side by side.
   ctypes  the threads call a ctypes CFUNCTYPE callback, which takes the GIL
           and runs Python once per event (what per-event bindings do today).
 
-For each it prints events/s and how long the native threads were stalled
-inside the callback.  "python -m cbring bench" runs the benchmark table."""
+First it shows a few status events as they arrive in Python: host names,
+addresses and a redirect URL, decoded whole, from a native thread calling
+the ring's W callback (InternetSetStatusCallbackW's, which Ring.register
+installs).  Then, for each way, it prints events/s and how long the
+native threads were stalled inside the callback.  "python -m cbring
+bench" runs the benchmark table."""
 
 import argparse
 import ctypes
@@ -58,6 +62,49 @@ def _report(label, producers, drained, started):
                 mean_call_ns=stalled, max_call_ns=worst)
 
 
+# What WinINet passes a W registration: host names and URLs in UTF-16LE,
+# addresses in ANSI, each with its NUL and dwStatusInformationLength in bytes.
+_MIRROR = "mirror-eu-west.downloads.example.test"
+_REDIRECT = (f"https://{_MIRROR}/releases/2026/12/cbring-0.1.0-cp311-cp311-win_amd64.whl"
+             "?sig=" + "9f3c" * 24 + "&expires=1796256000")
+
+
+def _wide(text):
+    return (text + "\0").encode("utf-16-le")
+
+
+def _ansi(text):
+    return (text + "\0").encode("ascii")
+
+
+_TEXT_CALLS = [
+    (cbring.InternetStatus.RESOLVING_NAME, _wide("downloads.example.test"), None),
+    (cbring.InternetStatus.NAME_RESOLVED, _ansi("203.0.113.17"), None),
+    (cbring.InternetStatus.CONNECTED_TO_SERVER, _ansi("203.0.113.17"), None),
+    (cbring.InternetStatus.REDIRECT, _wide(_REDIRECT), None),
+    (cbring.InternetStatus.RESOLVING_NAME, _wide(_MIRROR), None),
+    (cbring.InternetStatus.CONNECTED_TO_SERVER, _ansi("2001:db8::2:1"), None),
+]
+
+
+def show_text(out=sys.stdout):
+    """A native thread calls the W callback with WinINet's strings; prints them as drained."""
+    with cbring.Ring(64) as ring:
+        with _testing.Replay(ring.status_callback_w, _TEXT_CALLS, threads=1):
+            pass
+        events = list(ring.drain())
+    print("\n  text, as it arrives (a native thread calling ring.status_callback_w):", file=out)
+    for ev in events:
+        text = ev.info if len(ev.info) <= 40 else ev.info[:37] + "..."
+        print(f"  {ev.status.name:<20} {text!r:<42} {len(ev.info):>4} chars", file=out)
+    lost = [ev.status.name for ev in events if ev.truncated]
+    if len(events) != len(_TEXT_CALLS) or lost:
+        raise SystemExit(f"cbring lost text: {len(events)} of {len(_TEXT_CALLS)} events, "
+                         f"truncated: {lost}")
+    print("  every string whole, as str; ev.raw keeps the bytes (UTF-16LE or ANSI)", file=out)
+    print(file=out)
+
+
 def run_cbring(threads, events, out=sys.stdout):
     """Native threads into a Ring; this thread drains whole batches."""
     total = threads * events
@@ -67,14 +114,16 @@ def run_cbring(threads, events, out=sys.stdout):
         started = time.perf_counter()
         with _testing.Producers(ring.status_callback, threads, events, timed=True) as producers:
             buffer = bytearray(cbring.EVENT_SIZE * 8192)
+            # host names longer than a record's 20 bytes come whole into this
+            payloads = bytearray(64 * 1024)
             while drained < total:
                 ring.wait(0.1)
-                drained += ring.drain_into(buffer)
+                drained += ring.drain_into(buffer, payloads)
                 progress.update(drained)
         progress.finish(drained)
         stats = ring.stats
     row = _report("cbring drain_into", producers, drained, started)
-    if stats.dropped or stats.late or stats.pushed != total:
+    if stats.dropped or stats.late or stats.payloads_truncated or stats.pushed != total:
         raise SystemExit(f"cbring lost events: {stats}")
     return row
 
@@ -107,6 +156,7 @@ def run_ctypes(threads, events, out=sys.stdout):
 def demo(args, out=sys.stdout):
     threads = f"{args.threads:,} native thread" + ("s" if args.threads != 1 else "")
     print(f"cbring {cbring.__version__}: {threads} simulating WinINet status callbacks", file=out)
+    show_text(out)
     rows = [run_cbring(args.threads, args.events, out),
             run_ctypes(args.threads, args.ctypes_events, out)]
     print(file=out)

@@ -14,6 +14,7 @@ import time
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND, PyBUF_STRIDES, PyBUF_WRITABLE
 from cpython.buffer cimport PyBUF_RECORDS_RO, PyBuffer_IsContiguous
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.pycapsule cimport PyCapsule_New
@@ -47,6 +48,7 @@ cdef extern from "_slots.h" nogil:
     uint32_t cbr_pause_backoffs(int on)
     cbr_ring *cbr_slot_ring(int i)
     uintptr_t cbr_slot_callback(int i)
+    uintptr_t cbr_slot_callback_w(int i)
     int cbr_slot_register(uintptr_t hinternet, int i, uintptr_t *previous, unsigned long *error)
 
 cdef extern from "cbring/wininet_compat.h":
@@ -112,7 +114,7 @@ _status_by_value = {int(s): s for s in InternetStatus}
 
 RingStats = collections.namedtuple(
     "RingStats",
-    "pushed drained dropped spilled late capacity high_water wakeups",
+    "pushed drained dropped spilled late capacity high_water wakeups payloads_truncated",
     module="cbring",
 )
 RingStats.__doc__ = """Counters of a Ring; exact once its producers have stopped.
@@ -122,13 +124,17 @@ drained: records handed to the consumer; dropped: refused when full;
 spilled: of pushed, those that went through the overflow list;
 late: calls after close() or collection, discarded; capacity: slots;
 high_water: most records in the ring at once; wakeups: system calls that
-producers made to wake a waiting consumer.  Every call to a ring's callback
-is counted exactly once in pushed, dropped or late."""
+producers made to wake a waiting consumer; payloads_truncated: of pushed,
+those whose information, though within PAYLOAD_MAX, came out truncated
+(no room to keep it under "drop" or a timed-out "block", or drained with
+no payload buffer).  Every call to a ring's callback is counted exactly
+once in pushed, dropped or late."""
 
 EVENT_SIZE = CBR_RECORD_SIZE
 EVENT_FORMAT = (<bytes>CBR_RECORD_FORMAT).decode("ascii")
 MAX_CAPACITY = <Py_ssize_t>CBR_RING_MAX_CAPACITY
 MAX_RINGS = CBR_MAX_RINGS
+PAYLOAD_MAX = CBR_PAYLOAD_MAX
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
@@ -247,6 +253,8 @@ from libc.string cimport memcmp
 
 cdef extern from "Python.h":
     void PyObject_GC_UnTrack(void *op)
+    object PyUnicode_Decode(const char *s, Py_ssize_t size, const char *encoding, const char *errors)
+    object PyUnicode_DecodeUTF16(const char *s, Py_ssize_t size, const char *errors, int *byteorder)
 
 # StatusEvent.status without building an int and hashing it: the member for
 # each code below _STATUS_TABLE that wininet.h names (all of them, today).
@@ -277,10 +285,10 @@ cdef inline object _status_of(uint32_t code):
 # The order of StatusEvent.FIELDS, and of Batch.tuples() without arguments.
 cdef enum:
     _F_HANDLE, _F_CONTEXT, _F_STATUS, _F_RESULT, _F_ERROR, _F_ASYNC_RESULT,
-    _F_INFO, _F_TRUNCATED, _F_LENGTH, _F_FLAGS, _F_SEQ, _F_COUNT
+    _F_INFO, _F_TRUNCATED, _F_LENGTH, _F_FLAGS, _F_SEQ, _F_RAW, _F_COUNT
 
 cdef tuple _FIELDS = ("handle", "context", "status", "result", "error", "async_result",
-                      "info", "truncated", "length", "flags", "seq")
+                      "info", "truncated", "length", "flags", "seq", "raw")
 cdef dict _FIELD_CODES = {name: i for i, name in enumerate(_FIELDS)}
 
 
@@ -293,8 +301,75 @@ cdef int _field_code(object name) except -1:
     return code
 
 
-cdef object _field(const cbr_record *r, int code):
-    # status as a plain int: the value the record holds, as tuples() and column() document
+# ANSI text is decoded as the process's ANSI code page does on Windows
+# ("mbcs"), and as Latin-1 elsewhere: one character per byte, so that it
+# never fails and raw == info.encode("latin-1").  Neither raises: "mbcs"
+# replaces what its code page cannot map.  UTF-16 keeps a lone surrogate as
+# Python does for Windows' wide strings ("surrogatepass").
+ANSI_ENCODING = "mbcs" if sys.platform == "win32" else "latin-1"
+cdef bytes _ansi_codec = ANSI_ENCODING.encode("ascii")
+
+
+cdef bint _carries_bytes(uint8_t kind) noexcept:
+    return kind == CBR_INFO_TEXT or kind == CBR_INFO_TEXT_WIDE or kind == CBR_INFO_BYTES
+
+
+cdef inline bint _payload_of(const cbr_record *r, const char *base, size_t base_len,
+                             const char **at, size_t *size) noexcept:
+    # A record's whole payload in base, if it has one there.  The record may
+    # come from a C API caller or a pickle: its offset and size are checked
+    # against base, never trusted.
+    cdef uint64_t off, n
+    if not (r.flags & CBR_FLAG_PAYLOAD) or base == NULL or not _carries_bytes(r.kind):
+        return False
+    off = r.result & 0xFFFFFFFFu
+    n = r.result >> 32
+    if off > base_len or n > base_len - off:
+        return False
+    at[0] = base + off
+    size[0] = <size_t>n
+    return True
+
+
+cdef object _raw(const cbr_record *r, const char *base, size_t base_len):
+    # the bytes kept of lpvStatusInformation: whole from the payload, else
+    # the inline ones (data_len is what the pusher wrote: never past data)
+    cdef const char *at
+    cdef size_t n
+    if not _carries_bytes(r.kind):
+        return None
+    if _payload_of(r, base, base_len, &at, &n):
+        return at[:n]
+    return (<char *>r.data)[:min(r.data_len, CBR_RECORD_INLINE)]
+
+
+cdef object _decode(uint8_t kind, const char *at, size_t n):
+    cdef int byteorder = -1  # little-endian, as Windows' wide strings are
+    if kind == CBR_INFO_TEXT_WIDE:
+        # an odd byte cannot be a code unit: it becomes U+FFFD
+        return PyUnicode_DecodeUTF16(at, <Py_ssize_t>n, "surrogatepass" if n % 2 == 0 else "replace",
+                                     &byteorder)
+    return PyUnicode_Decode(at, <Py_ssize_t>n, _ansi_codec, "replace")
+
+
+cdef object _info(const cbr_record *r, const char *base, size_t base_len):
+    cdef const char *at
+    cdef size_t n
+    if r.kind == CBR_INFO_DWORD or r.kind == CBR_INFO_HANDLE:
+        return r.result
+    if r.kind == CBR_INFO_TEXT or r.kind == CBR_INFO_TEXT_WIDE:
+        if not _payload_of(r, base, base_len, &at, &n):
+            at = <const char *>r.data
+            n = min(r.data_len, CBR_RECORD_INLINE)
+        return _decode(r.kind, at, n)
+    if r.kind == CBR_INFO_BYTES:
+        return _raw(r, base, base_len)
+    return None
+
+
+cdef object _field(const cbr_record *r, int code, const char *base, size_t base_len):
+    # status as a plain int: the value the record holds, as tuples() and column() document;
+    # base and base_len: where the payloads of records with CBR_FLAG_PAYLOAD are
     if code == _F_HANDLE:
         return r.handle
     if code == _F_CONTEXT:
@@ -308,18 +383,15 @@ cdef object _field(const cbr_record *r, int code):
     if code == _F_ASYNC_RESULT:
         return AsyncResult._of(r.result, r.error) if r.kind == CBR_INFO_ASYNC_RESULT else None
     if code == _F_INFO:
-        if r.kind == CBR_INFO_DWORD or r.kind == CBR_INFO_HANDLE:
-            return r.result
-        if r.kind == CBR_INFO_BYTES:
-            # data_len is what the pusher wrote (a C API caller fills it): never past data
-            return (<char *>r.data)[:min(r.data_len, CBR_RECORD_INLINE)]
-        return None
+        return _info(r, base, base_len)
     if code == _F_TRUNCATED:
         return bool(r.flags & CBR_FLAG_TRUNCATED)
     if code == _F_LENGTH:
         return r.length
     if code == _F_FLAGS:
         return r.flags
+    if code == _F_RAW:
+        return _raw(r, base, base_len)
     return r.seq
 
 
@@ -349,7 +421,8 @@ cdef void _release_caches(_IntCache *caches, int n) noexcept:
         caches[i].obj = NULL
 
 
-cdef inline object _bulk_field(const cbr_record *r, int code, _IntCache *caches):
+cdef inline object _bulk_field(const cbr_record *r, int code, _IntCache *caches,
+                               const char *base, size_t base_len):
     # _field, with the large ints of consecutive records shared through caches[code]
     if code == _F_HANDLE:
         return _cached_int(&caches[_F_HANDLE], r.handle)
@@ -359,7 +432,7 @@ cdef inline object _bulk_field(const cbr_record *r, int code, _IntCache *caches)
         return _cached_int(&caches[_F_RESULT], r.result)
     if code == _F_INFO and (r.kind == CBR_INFO_DWORD or r.kind == CBR_INFO_HANDLE):
         return _cached_int(&caches[_F_INFO], r.result)
-    return _field(r, code)
+    return _field(r, code, base, base_len)
 
 
 cdef bint _same_record(const cbr_record *a, const cbr_record *b) noexcept:
@@ -452,24 +525,44 @@ cdef class AsyncResult:
 
 @cython.freelist(16)
 @cython.final
+@cython.no_gc
 cdef class StatusEvent:
     """One status callback, as the ring recorded it.  Created by Batch on access.
 
     A value: immutable, equal (and hashing alike) to another event of the
-    same record, picklable; ``copy.copy`` returns the event itself.  Holds
-    the 64-byte record and nothing else (no ``__dict__``)."""
+    same record and payload, picklable; ``copy.copy`` returns the event
+    itself.  Holds the 64-byte record and, for information longer than the
+    record holds, its bytes (no ``__dict__``)."""
 
     FIELDS = _FIELDS
     cdef cbr_record _rec
+    cdef bytes _payload  # the whole information when the record has CBR_FLAG_PAYLOAD, else None
 
     def __init__(self):
         raise TypeError("StatusEvent objects come from Ring.drain(); they cannot be created directly")
 
     @staticmethod
-    cdef StatusEvent _from(const cbr_record *rec):
+    cdef StatusEvent _from(const cbr_record *rec, const char *base, size_t base_len):
+        # base: where a CBR_FLAG_PAYLOAD record's payload is; the event keeps
+        # its own copy, at offset 0, so that equal events have equal records
         cdef StatusEvent ev = StatusEvent.__new__(StatusEvent)
+        cdef const char *at
+        cdef size_t n
         ev._rec = rec[0]
+        if _payload_of(rec, base, base_len, &at, &n):
+            ev._payload = at[:n]
+            ev._rec.result = (<uint64_t>n) << 32
         return ev
+
+    cdef inline const char *_base(self) noexcept:
+        if self._payload is None:
+            return NULL
+        return PyBytes_AS_STRING(self._payload)
+
+    cdef inline size_t _base_len(self) noexcept:
+        if self._payload is None:
+            return 0
+        return <size_t>PyBytes_GET_SIZE(self._payload)
 
     @property
     def handle(self):
@@ -510,21 +603,35 @@ cdef class StatusEvent:
     @property
     def async_result(self):
         """The INTERNET_ASYNC_RESULT as an AsyncResult, or None for other statuses."""
-        return _field(&self._rec, _F_ASYNC_RESULT)
+        return _field(&self._rec, _F_ASYNC_RESULT, NULL, 0)
 
     @property
     def info(self):
         """lpvStatusInformation decoded by status: an int for DWORD statuses
         (REQUEST_SENT, RESPONSE_RECEIVED, STATE_CHANGE, COOKIE_SENT,
         COOKIE_RECEIVED), for HANDLE_CLOSING and for a HANDLE_CREATED that
-        carries only the new handle, as WinINet sends it (the handle); bytes, exactly
-        as given and at most 20 of them, for strings and addresses; None for
-        async results (see result and error) and when nothing could be read."""
-        return _field(&self._rec, _F_INFO)
+        carries only the new handle, as WinINet sends it (the handle); a str,
+        the whole text up to its terminator and without it, for the text
+        statuses (RESOLVING_NAME, NAME_RESOLVED, CONNECTING_TO_SERVER,
+        CONNECTED_TO_SERVER, REDIRECT): UTF-16LE where the W callback was
+        given it, else ANSI (see ANSI_ENCODING); bytes, exactly as given,
+        for unknown codes; None for async results (see result and error)
+        and when nothing could be read."""
+        return _info(&self._rec, self._base(), self._base_len())
+
+    @property
+    def raw(self):
+        """The bytes kept of lpvStatusInformation for text and unknown
+        statuses (for text: up to the terminator, without it; UTF-16LE or
+        ANSI as info was decoded), else None.  Whole up to PAYLOAD_MAX
+        bytes; past it a prefix, and truncated is set."""
+        return _raw(&self._rec, self._base(), self._base_len())
 
     @property
     def truncated(self):
-        """True when info holds only the first 20 of length bytes."""
+        """True when raw (and so info) holds only a prefix of what was given:
+        the information was longer than PAYLOAD_MAX, or could not be kept
+        whole (see RingStats.payloads_truncated)."""
         return bool(self._rec.flags & CBR_FLAG_TRUNCATED)
 
     @property
@@ -535,7 +642,8 @@ cdef class StatusEvent:
     @property
     def flags(self):
         """The record's flag bits: 1 truncated, 2 NULL information pointer,
-        4 information too short for its status, 8 came through the overflow list."""
+        4 information too short for its status, 8 came through the overflow list,
+        16 the information was kept whole apart from the record (see raw)."""
         return self._rec.flags
 
     @property
@@ -546,14 +654,17 @@ cdef class StatusEvent:
     def __eq__(self, other):
         if not isinstance(other, StatusEvent):
             return NotImplemented
-        return _same_record(&self._rec, &(<StatusEvent>other)._rec)
+        return (_same_record(&self._rec, &(<StatusEvent>other)._rec)
+                and self._payload == (<StatusEvent>other)._payload)
 
     def __hash__(self):
         return hash((self._rec.handle, self._rec.context, self._rec.status, self._rec.seq,
                      self._rec.result, self._rec.error))
 
     def __reduce__(self):
-        return (_event_from_record, (_record_bytes(&self._rec),))
+        if self._payload is None:
+            return (_event_from_record, (_record_bytes(&self._rec),))
+        return (_event_from_record, (_record_bytes(&self._rec), self._payload))
 
     def __copy__(self):
         return self
@@ -583,21 +694,39 @@ cdef const uint8_t[::1] _record_view(object data, str what) except *:
     return view
 
 
-def _event_from_record(data):
-    """A StatusEvent from its 64-byte record (how a StatusEvent unpickles)."""
+def _event_from_record(data, payload=None):
+    """A StatusEvent from its 64-byte record and, for a record with
+    CBR_FLAG_PAYLOAD, the bytes its result points into (how a StatusEvent
+    unpickles)."""
     cdef const uint8_t[::1] view = _record_view(data, "a StatusEvent's record")
+    cdef bytes p = None if payload is None else bytes(payload)
+    cdef const char *base = NULL
+    cdef size_t base_len = 0
     if view.shape[0] != sizeof(cbr_record):
         raise ValueError(f"a StatusEvent's record is {sizeof(cbr_record)} bytes, got {view.shape[0]}")
-    return StatusEvent._from(<const cbr_record *>&view[0])
+    if p is not None:
+        base = p
+        base_len = len(p)
+    return StatusEvent._from(<const cbr_record *>&view[0], base, base_len)
 
 
-def _batch_from_records(data):
-    """A Batch holding a copy of the records in data (how a Batch unpickles)."""
+def _batch_from_records(data, payloads=None):
+    """A Batch holding a copy of the records in data and of the payloads
+    their results point into (how a Batch unpickles)."""
     cdef const uint8_t[::1] view = _record_view(data, "a Batch's records")
+    cdef const uint8_t[::1] pview
     cdef Py_ssize_t n = view.shape[0] // sizeof(cbr_record)
     cdef Batch b = Batch._alloc(n)
     if n:
         memcpy(b._data, &view[0], n * sizeof(cbr_record))
+    if payloads is not None:
+        pview = memoryview(payloads).cast("B")
+        if pview.shape[0]:
+            b._payloads = <char *>PyMem_Malloc(pview.shape[0])
+            if b._payloads == NULL:
+                raise MemoryError()
+            memcpy(b._payloads, &pview[0], pview.shape[0])
+            b._payload_len = pview.shape[0]
     return b
 
 
@@ -613,7 +742,8 @@ cdef class _BatchIterator:
         if self._i >= self._batch._n:
             raise StopIteration
         self._i += 1
-        return StatusEvent._from(&self._batch._data[self._i - 1])
+        return StatusEvent._from(&self._batch._data[self._i - 1], self._batch._payloads,
+                                 self._batch._payload_len)
 
 
 @cython.final
@@ -626,14 +756,19 @@ cdef class Batch:
     per event.  The batch also exports its records through the buffer
     protocol, read-only, with ``EVENT_FORMAT`` and items of ``EVENT_SIZE``
     bytes, so ``numpy.asarray(batch)`` is a zero-copy structured array
-    (``EVENT_DTYPE``) and ``memoryview(batch)`` works without numpy.  A
-    Batch is immutable: ``copy.copy`` returns it, and it pickles as its
-    records."""
+    (``EVENT_DTYPE``) and ``memoryview(batch)`` works without numpy.  There
+    a record whose information was longer than its 20 data bytes has flag
+    16 (CBR_FLAG_PAYLOAD) and result = size << 32 | offset of the whole
+    bytes in the batch's payloads, which ``payload(i)`` returns.  A Batch
+    is immutable: ``copy.copy`` returns it, and it pickles as its records
+    and payloads."""
 
     cdef cbr_record *_data
     cdef Py_ssize_t _n
     cdef Py_ssize_t _shape[1]
     cdef Py_ssize_t _strides[1]
+    cdef char *_payloads  # what CBR_FLAG_PAYLOAD records' results point into, or NULL
+    cdef size_t _payload_len
 
     def __init__(self):
         raise TypeError("Batch objects come from Ring.drain(); they cannot be created directly")
@@ -658,12 +793,16 @@ cdef class Batch:
 
     def __dealloc__(self):
         PyMem_Free(self._data)
+        PyMem_Free(self._payloads)
 
     def __len__(self):
         return self._n
 
     def __getitem__(self, index):
         cdef Py_ssize_t start, stop, step, count, k
+        cdef size_t need = 0, used = 0, n
+        cdef const char *at
+        cdef cbr_record *r
         cdef Batch b
         if isinstance(index, slice):
             start, stop, step = index.indices(self._n)
@@ -675,9 +814,35 @@ cdef class Batch:
             else:
                 for k in range(count):
                     b._data[k] = self._data[start + k * step]
+            if self._payloads == NULL:
+                return b
+            # the slice gets its own copy of its records' payloads, offsets rewritten
+            for k in range(count):
+                if _payload_of(&b._data[k], self._payloads, self._payload_len, &at, &n):
+                    need += n
+            if need:
+                b._payloads = <char *>PyMem_Malloc(need)
+                if b._payloads == NULL:
+                    raise MemoryError()
+                b._payload_len = need
+            for k in range(count):
+                r = &b._data[k]
+                if _payload_of(r, self._payloads, self._payload_len, &at, &n):
+                    memcpy(b._payloads + used, at, n)
+                    r.result = ((<uint64_t>n) << 32) | used
+                    used += n
             return b
         cdef Py_ssize_t i = _checked_position(index, self._n)
-        return StatusEvent._from(&self._data[i])
+        return StatusEvent._from(&self._data[i], self._payloads, self._payload_len)
+
+    def payload(self, index):
+        """The bytes kept of event index's lpvStatusInformation, as
+        ``batch[index].raw`` gives them (None for statuses that carry no
+        text or bytes), without creating the event: for a record with flag
+        16 (CBR_FLAG_PAYLOAD) the whole information, however long (up to
+        PAYLOAD_MAX)."""
+        cdef Py_ssize_t i = _checked_position(index, self._n)
+        return _raw(&self._data[i], self._payloads, self._payload_len)
 
     def __iter__(self):
         cdef _BatchIterator it = _BatchIterator.__new__(_BatchIterator)
@@ -693,7 +858,7 @@ cdef class Batch:
         Each field is what the StatusEvent attribute gives, except status,
         which is a plain int here (``status_code``; compare it with
         InternetStatus members as usual): the tuples then hold only ints,
-        bytes, bools, None and AsyncResult values, so the garbage collector
+        str, bytes, bools, None and AsyncResult values, so the garbage collector
         never tracks them.  Raises ValueError naming an unknown field, and
         the valid ones."""
         cdef int codes[_F_COUNT]
@@ -718,10 +883,10 @@ cdef class Batch:
                 r = &self._data[i]
                 t = PyTuple_New(k)
                 for j in range(k):
-                    v = _bulk_field(r, code_buf[j], caches)
+                    v = _bulk_field(r, code_buf[j], caches, self._payloads, self._payload_len)
                     Py_INCREF(v)
                     PyTuple_SET_ITEM(t, j, v)
-                # Every item is an int, bytes, bool, None or an AsyncResult (which
+                # Every item is an int, str, bytes, bool, None or an AsyncResult (which
                 # refers to no object): the tuple can be in no cycle, so it is
                 # untracked now, as the collector's first pass would do.
                 PyObject_GC_UnTrack(<void *>t)
@@ -746,7 +911,7 @@ cdef class Batch:
         memset(caches, 0, sizeof(caches))
         try:
             for i in range(self._n):
-                v = _bulk_field(&self._data[i], code, caches)
+                v = _bulk_field(&self._data[i], code, caches, self._payloads, self._payload_len)
                 Py_INCREF(v)
                 PyList_SET_ITEM(out, i, v)
         finally:
@@ -754,7 +919,10 @@ cdef class Batch:
         return out
 
     def __reduce__(self):
-        return (_batch_from_records, (bytes(memoryview(self).cast("B")),))
+        records = bytes(memoryview(self).cast("B"))
+        if self._payloads == NULL:
+            return (_batch_from_records, (records,))
+        return (_batch_from_records, (records, self._payloads[:self._payload_len]))
 
     def __copy__(self):
         return self
@@ -795,6 +963,15 @@ def _event_dtype():
         "offsets": [0, 8, 16, 24, 28, 32, 36, 40, 42, 43, 44],
         "itemsize": sizeof(cbr_record),
     })
+
+
+cdef int _check_writable_bytes(Py_buffer *view, object obj, str what) except -1:
+    # any item size: drain_into writes bytes, and says how many it wrote by records
+    if view.readonly:
+        raise TypeError(f"{what} must be writable; {type(obj).__name__} is read-only")
+    if not PyBuffer_IsContiguous(view, b'C'):
+        raise ValueError(f"{what} must be C-contiguous")
+    return 0
 
 
 cdef Py_ssize_t _checked_position(object index, Py_ssize_t n) except -1:
@@ -964,11 +1141,23 @@ A lock-free ring that WinINet status callbacks write into, drained from Python i
 
     @property
     def status_callback(self):
-        """The address of this ring's C status callback, with the exact
-        INTERNET_STATUS_CALLBACK signature, for InternetSetStatusCallback (via
-        ctypes, cffi or C).  It never takes the GIL; after close() or
-        collection its calls are counted as late and discarded."""
+        """The address of this ring's C status callback for
+        InternetSetStatusCallbackA and the plain InternetSetStatusCallback
+        export (via ctypes, cffi or C), with the exact INTERNET_STATUS_CALLBACK
+        signature: it takes every text status as ANSI.  It never takes the
+        GIL; after close() or collection its calls are counted as late and
+        discarded."""
         return cbr_slot_callback(self._slot)
+
+    @property
+    def status_callback_w(self):
+        """The address of this ring's C status callback for
+        InternetSetStatusCallbackW (what register() installs): it takes
+        RESOLVING_NAME and REDIRECT as UTF-16LE and the address statuses
+        (NAME_RESOLVED, CONNECTING_TO_SERVER, CONNECTED_TO_SERVER) as ANSI,
+        as WinINet passes them to a W registration.  Otherwise as
+        status_callback, into the same ring."""
+        return cbr_slot_callback_w(self._slot)
 
     @property
     def stats(self):
@@ -976,10 +1165,13 @@ A lock-free ring that WinINet status callbacks write into, drained from Python i
         cdef cbr_ring_stats s
         cbr_ring_get_stats(self._r, &s)
         return RingStats(s.pushed, s.drained, s.dropped, s.spilled, s.late,
-                         s.capacity, s.high_water, s.wakeups)
+                         s.capacity, s.high_water, s.wakeups, s.payloads_truncated)
 
     def register(self, hinternet):
-        """Sets this ring's callback on a WinINet handle with InternetSetStatusCallback.
+        """Sets this ring's W callback (status_callback_w) on a WinINet
+        handle with InternetSetStatusCallbackW, so that host names and URLs
+        arrive whole in UTF-16.  For the ANSI behaviour call
+        InternetSetStatusCallbackA(hinternet, ring.status_callback) yourself.
 
         Returns the address of the handle's previous callback (0 if none).
         Raises OSError if WinINet refuses, and NotImplementedError where
@@ -994,9 +1186,10 @@ A lock-free ring that WinINet status callbacks write into, drained from Python i
         if r < 0:
             raise NotImplementedError(
                 "Ring.register needs WinINet, which exists only on Windows; elsewhere pass "
-                "ring.status_callback to the code that calls status callbacks")
+                "ring.status_callback (ANSI) or ring.status_callback_w (UTF-16) to the code "
+                "that calls status callbacks")
         if r == 0:
-            raise OSError(None, f"InternetSetStatusCallback failed with error {error}", None, error)
+            raise OSError(None, f"InternetSetStatusCallbackW failed with error {error}", None, error)
         return previous
 
     cdef inline size_t _take(self, cbr_record *out, size_t room) noexcept:
@@ -1008,14 +1201,21 @@ A lock-free ring that WinINet status callbacks write into, drained from Python i
         cdef uint64_t hint = cbr_ring_size_hint(self._r)
         return cbr_ring_drain(self._r, out, <size_t>hint if hint < room else room)
 
-    cdef size_t _drain(self, cbr_record *out, size_t room) except? 0:
+    cdef size_t _drain(self, cbr_record *out, size_t room, char *payloads,
+                       size_t payload_cap) except? 0:
         # the one consumer step behind drain_into(): under the consumer
         # lock, and with fileno()'s readiness consumed and re-armed
-        cdef size_t n
+        cdef size_t n, used = 0
+        cdef uint64_t hint
         self._lock()
         if self._r.notify:
             cbr_ring_notify_clear(self._r)
-        n = self._take(out, room)
+        if payloads == NULL:
+            n = self._take(out, room)
+        else:
+            hint = cbr_ring_size_hint(self._r)  # as _take, for the same reason
+            n = cbr_ring_drain_payloads(self._r, out, <size_t>hint if hint < room else room,
+                                        payloads, payload_cap, &used)
         if self._r.notify:
             cbr_ring_notify_rearm(self._r)
         self._unlock()
@@ -1025,12 +1225,16 @@ A lock-free ring that WinINet status callbacks write into, drained from Python i
         """Takes up to max_events records (all that are ready if None), oldest first.
 
         Returns a Batch, possibly empty; never blocks.  On a closed ring it
-        returns what was left, then empty batches.  It allocates at most
-        65536 records (4 MiB) more than it returns."""
-        cdef size_t want, size = 0, n = 0, step
+        returns what was left, then empty batches.  Information longer than
+        a record holds comes whole with its event (see Batch.payload).  It
+        allocates at most 65536 records (4 MiB) more than it returns, and
+        for payloads at most twice what they take, plus PAYLOAD_MAX."""
+        cdef size_t want, size = 0, n = 0, step, asked, got, cap = 0, used = 0, grow
         cdef uint64_t hint
         cdef cbr_record *buf = NULL
         cdef cbr_record *grown
+        cdef char *payloads = NULL
+        cdef char *more
         self._usable()
         if max_events is None:
             want = <size_t>PY_SSIZE_T_MAX // sizeof(cbr_record)
@@ -1044,24 +1248,47 @@ A lock-free ring that WinINet status callbacks write into, drained from Python i
             # Grown DRAIN_STEP records at a time, so what is allocated and not
             # returned is at most one step, and no further than what was
             # claimed when it began: producers that keep pace with the copy
-            # must not keep one drain (and the GIL) going forever.  A refused
-            # allocation before anything was taken raises and loses nothing;
-            # after, the batch is what was taken.
+            # must not keep one drain (and the GIL) going forever.  Payloads
+            # go into one buffer per batch, grown by doubling whenever less
+            # than PAYLOAD_MAX is free (the room with which a drain always
+            # takes the next record).  A refused allocation before anything
+            # was taken raises and loses nothing; after, the batch is what
+            # was taken.
             hint = cbr_ring_size_hint(self._r)
             if hint < want:
                 want = <size_t>hint
-            while n == size and n < want:
-                step = <size_t>min(<uint64_t>(want - n), <uint64_t>DRAIN_STEP)
-                grown = <cbr_record *>PyMem_Realloc(buf, (n + step) * sizeof(cbr_record))
-                if grown == NULL:
-                    if n == 0:
-                        raise MemoryError(f"cannot allocate a batch of {step} events")
+            while n < want:
+                if n == size:
+                    step = <size_t>min(<uint64_t>(want - n), <uint64_t>DRAIN_STEP)
+                    grown = <cbr_record *>PyMem_Realloc(buf, (n + step) * sizeof(cbr_record))
+                    if grown == NULL:
+                        if n == 0:
+                            raise MemoryError(f"cannot allocate a batch of {step} events")
+                        break
+                    buf = grown
+                    size = n + step
+                if cap - used < CBR_PAYLOAD_MAX:
+                    grow = max(2 * cap, used + CBR_PAYLOAD_MAX)
+                    more = <char *>PyMem_Realloc(payloads, grow)
+                    if more == NULL:
+                        if n == 0:
+                            raise MemoryError(f"cannot allocate {grow} bytes for payloads")
+                        break
+                    payloads = more
+                    cap = grow
+                asked = size - n
+                got = cbr_ring_drain_payloads(self._r, buf + n, asked, payloads, cap, &used)
+                n += got
+                # short of what was asked with room for any payload: the ring
+                # had no more (short without that room: the payloads filled up)
+                if got < asked and cap - used >= CBR_PAYLOAD_MAX:
                     break
-                buf = grown
-                size = n + step
-                n += cbr_ring_drain(self._r, buf + n, step)
             if size == 0:
                 cbr_ring_drain(self._r, NULL, 0)  # the high-water mark, as every drain
+        except BaseException:
+            PyMem_Free(payloads)
+            PyMem_Free(buf)
+            raise
         finally:
             if self._r.notify:
                 cbr_ring_notify_rearm(self._r)
@@ -1073,35 +1300,63 @@ A lock-free ring that WinINet status callbacks write into, drained from Python i
             grown = <cbr_record *>PyMem_Realloc(buf, n * sizeof(cbr_record))
             if grown != NULL:
                 buf = grown
-        return Batch._adopt(buf, n)
+        if used == 0:
+            PyMem_Free(payloads)
+            payloads = NULL
+        elif used < cap:
+            more = <char *>PyMem_Realloc(payloads, used)
+            if more != NULL:
+                payloads = more
+        b = Batch._adopt(buf, n)
+        (<Batch>b)._payloads = payloads
+        (<Batch>b)._payload_len = used
+        return b
 
-    def drain_into(self, buffer):
+    def drain_into(self, buffer, payloads=None):
         """Copies ready records straight into buffer and returns how many.
 
         buffer is any writable, C-contiguous buffer (bytearray, memoryview,
-        array, numpy array) whose items are bytes or whole records; it is
-        filled from the start with at most len(buffer) // EVENT_SIZE records.
-        Nothing already in the ring is lost if the buffer is refused."""
+        array, numpy array of any dtype), taken as bytes; it is filled from
+        the start with at most len(buffer) // EVENT_SIZE records.  payloads,
+        if given, is another such buffer, of at least PAYLOAD_MAX bytes: the
+        whole information of each record with flag 16 (CBR_FLAG_PAYLOAD) is
+        copied there, from its start, and the record's result is size << 32
+        | offset into it.  Without payloads, such a record keeps its first
+        20 bytes, is marked truncated, and is counted in
+        stats.payloads_truncated.  Nothing already in the ring is lost if a
+        buffer is refused."""
         cdef Py_buffer view
+        cdef Py_buffer pview
+        cdef bint have_payloads = False
         cdef size_t room
+        cdef char *pbuf = NULL
+        cdef size_t pcap = 0
         self._usable()
         PyObject_GetBuffer(buffer, &view, PyBUF_RECORDS_RO)
         try:
-            if view.readonly:
-                raise TypeError(f"drain_into needs a writable buffer; {type(buffer).__name__} is read-only")
-            if not PyBuffer_IsContiguous(&view, b'C'):
-                raise ValueError("drain_into needs a C-contiguous buffer")
-            if view.itemsize != 1 and view.itemsize != sizeof(cbr_record):
-                raise ValueError(
-                    f"drain_into needs a buffer of bytes or of {sizeof(cbr_record)}-byte records, "
-                    f"got items of {view.itemsize} bytes")
+            _check_writable_bytes(&view, buffer, "drain_into's buffer")
             room = <size_t>view.len // sizeof(cbr_record)
             if room == 0:
                 raise ValueError(
                     f"drain_into needs room for at least one {sizeof(cbr_record)}-byte record, "
                     f"got {view.len} bytes")
-            return self._drain(<cbr_record *>view.buf, room)
+            if payloads is not None:
+                PyObject_GetBuffer(payloads, &pview, PyBUF_RECORDS_RO)
+                have_payloads = True
+                _check_writable_bytes(&pview, payloads, "drain_into's payloads")
+                if <size_t>pview.len < CBR_PAYLOAD_MAX:
+                    raise ValueError(
+                        f"drain_into's payloads needs at least PAYLOAD_MAX = {CBR_PAYLOAD_MAX} bytes, "
+                        f"got {pview.len}")
+                if (<char *>pview.buf < <char *>view.buf + view.len
+                        and <char *>view.buf < <char *>pview.buf + pview.len):
+                    raise ValueError("drain_into's buffer and payloads overlap")
+                pbuf = <char *>pview.buf
+                pcap = <size_t>pview.len
+            return self._drain(<cbr_record *>view.buf, room, pbuf, pcap)
         finally:
+            if have_payloads:
+                PyBuffer_Release(&pview)
             PyBuffer_Release(&view)
 
     def wait(self, timeout=None):

@@ -160,26 +160,41 @@ static inline uint32_t cbr_pause_backoffs(int on)
 
 static CBR_ALIGNED(CBR_CACHELINE) cbr_ring cbr_slot_rings[CBR_SLOT_COUNT];
 
-/* The one copy of the push that every slot's callback jumps to.  Inlined
+/* The one copy of each push that every slot's callbacks jump to.  Inlined
  * into each of 1024 callbacks it was 1.2 MB of machine code and three quarters
  * of _core.c's compile time; out of line, with the ring last so that the
  * callback's own arguments stay in their registers, a callback is a load of
- * the ring's address and a tail jump. */
+ * the ring's address and a tail jump.  Each slot has two callbacks, one per
+ * registration: WinINet hands a handle registered with
+ * InternetSetStatusCallbackW its host names and URLs in UTF-16, and one
+ * registered with InternetSetStatusCallbackA (or the plain export) in ANSI;
+ * nothing in the call says which, so the address does. */
 #if defined(_MSC_VER)
-__declspec(noinline)
+#  define CBR_SLOT_NOINLINE __declspec(noinline)
 #else
-__attribute__((noinline))
+#  define CBR_SLOT_NOINLINE __attribute__((noinline))
 #endif
+CBR_SLOT_NOINLINE
 static void cbr_slot_push(cbr_hinternet h, cbr_dword_ptr c, cbr_dword s, void *i, cbr_dword l,
                           cbr_ring *r)
 {
     (void)cbr_ring_push_status(r, h, c, s, i, l);
 }
 
+CBR_SLOT_NOINLINE
+static void cbr_slot_push_w(cbr_hinternet h, cbr_dword_ptr c, cbr_dword s, void *i, cbr_dword l,
+                            cbr_ring *r)
+{
+    (void)cbr_ring_push_status_w(r, h, c, s, i, l);
+}
+
 #define CBR_SLOT_FN(n)                                                          \
     static void CBR_CALLBACK cbr_slot_cb_##n(cbr_hinternet h, cbr_dword_ptr c,  \
                                              cbr_dword s, void *i, cbr_dword l) \
-    { cbr_slot_push(h, c, s, i, l, &cbr_slot_rings[n]); }
+    { cbr_slot_push(h, c, s, i, l, &cbr_slot_rings[n]); }                       \
+    static void CBR_CALLBACK cbr_slot_cbw_##n(cbr_hinternet h, cbr_dword_ptr c, \
+                                              cbr_dword s, void *i, cbr_dword l) \
+    { cbr_slot_push_w(h, c, s, i, l, &cbr_slot_rings[n]); }
 #define CBR_SLOT_FN16(p)                                                        \
     CBR_SLOT_FN(p##0) CBR_SLOT_FN(p##1) CBR_SLOT_FN(p##2) CBR_SLOT_FN(p##3)     \
     CBR_SLOT_FN(p##4) CBR_SLOT_FN(p##5) CBR_SLOT_FN(p##6) CBR_SLOT_FN(p##7)     \
@@ -194,34 +209,38 @@ static void cbr_slot_push(cbr_hinternet h, cbr_dword_ptr c, cbr_dword s, void *i
 CBR_SLOT_FN256(0x0) CBR_SLOT_FN256(0x1) CBR_SLOT_FN256(0x2) CBR_SLOT_FN256(0x3)
 CBR_SLOT_FN256(0x4) CBR_SLOT_FN256(0x5) CBR_SLOT_FN256(0x6) CBR_SLOT_FN256(0x7)
 
-#define CBR_SLOT_REF(n) cbr_slot_cb_##n,
-#define CBR_SLOT_REF16(p)                                                       \
-    CBR_SLOT_REF(p##0) CBR_SLOT_REF(p##1) CBR_SLOT_REF(p##2) CBR_SLOT_REF(p##3) \
-    CBR_SLOT_REF(p##4) CBR_SLOT_REF(p##5) CBR_SLOT_REF(p##6) CBR_SLOT_REF(p##7) \
-    CBR_SLOT_REF(p##8) CBR_SLOT_REF(p##9) CBR_SLOT_REF(p##a) CBR_SLOT_REF(p##b) \
-    CBR_SLOT_REF(p##c) CBR_SLOT_REF(p##d) CBR_SLOT_REF(p##e) CBR_SLOT_REF(p##f)
-#define CBR_SLOT_REF256(p)                                                      \
-    CBR_SLOT_REF16(p##0) CBR_SLOT_REF16(p##1) CBR_SLOT_REF16(p##2) CBR_SLOT_REF16(p##3) \
-    CBR_SLOT_REF16(p##4) CBR_SLOT_REF16(p##5) CBR_SLOT_REF16(p##6) CBR_SLOT_REF16(p##7) \
-    CBR_SLOT_REF16(p##8) CBR_SLOT_REF16(p##9) CBR_SLOT_REF16(p##a) CBR_SLOT_REF16(p##b) \
-    CBR_SLOT_REF16(p##c) CBR_SLOT_REF16(p##d) CBR_SLOT_REF16(p##e) CBR_SLOT_REF16(p##f)
+/* name: the callbacks' name prefix, cbr_slot_cb_ (A) or cbr_slot_cbw_ (W) */
+#define CBR_SLOT_REF(name, n) name##n,
+#define CBR_SLOT_REF16(name, p)                                                    \
+    CBR_SLOT_REF(name, p##0) CBR_SLOT_REF(name, p##1) CBR_SLOT_REF(name, p##2) CBR_SLOT_REF(name, p##3) \
+    CBR_SLOT_REF(name, p##4) CBR_SLOT_REF(name, p##5) CBR_SLOT_REF(name, p##6) CBR_SLOT_REF(name, p##7) \
+    CBR_SLOT_REF(name, p##8) CBR_SLOT_REF(name, p##9) CBR_SLOT_REF(name, p##a) CBR_SLOT_REF(name, p##b) \
+    CBR_SLOT_REF(name, p##c) CBR_SLOT_REF(name, p##d) CBR_SLOT_REF(name, p##e) CBR_SLOT_REF(name, p##f)
+#define CBR_SLOT_REF256(name, p)                                                   \
+    CBR_SLOT_REF16(name, p##0) CBR_SLOT_REF16(name, p##1) CBR_SLOT_REF16(name, p##2) CBR_SLOT_REF16(name, p##3) \
+    CBR_SLOT_REF16(name, p##4) CBR_SLOT_REF16(name, p##5) CBR_SLOT_REF16(name, p##6) CBR_SLOT_REF16(name, p##7) \
+    CBR_SLOT_REF16(name, p##8) CBR_SLOT_REF16(name, p##9) CBR_SLOT_REF16(name, p##a) CBR_SLOT_REF16(name, p##b) \
+    CBR_SLOT_REF16(name, p##c) CBR_SLOT_REF16(name, p##d) CBR_SLOT_REF16(name, p##e) CBR_SLOT_REF16(name, p##f)
+#define CBR_SLOT_TABLE(name)                                                       \
+    CBR_SLOT_REF256(name, 0x0) CBR_SLOT_REF256(name, 0x1) CBR_SLOT_REF256(name, 0x2) CBR_SLOT_REF256(name, 0x3) \
+    CBR_SLOT_REF256(name, 0x4) CBR_SLOT_REF256(name, 0x5) CBR_SLOT_REF256(name, 0x6) CBR_SLOT_REF256(name, 0x7)
 
-static const cbr_status_callback cbr_slot_callbacks[CBR_SLOT_COUNT] = {
-    CBR_SLOT_REF256(0x0) CBR_SLOT_REF256(0x1) CBR_SLOT_REF256(0x2) CBR_SLOT_REF256(0x3)
-    CBR_SLOT_REF256(0x4) CBR_SLOT_REF256(0x5) CBR_SLOT_REF256(0x6) CBR_SLOT_REF256(0x7)
-};
+static const cbr_status_callback cbr_slot_callbacks[CBR_SLOT_COUNT] = { CBR_SLOT_TABLE(cbr_slot_cb_) };
+static const cbr_status_callback cbr_slot_callbacks_w[CBR_SLOT_COUNT] = { CBR_SLOT_TABLE(cbr_slot_cbw_) };
 
 static inline cbr_ring *cbr_slot_ring(int i) { return &cbr_slot_rings[i]; }
 static inline uintptr_t cbr_slot_callback(int i) { return (uintptr_t)cbr_slot_callbacks[i]; }
+static inline uintptr_t cbr_slot_callback_w(int i) { return (uintptr_t)cbr_slot_callbacks_w[i]; }
 
-/* InternetSetStatusCallback where WinINet exists.  Returns 1 and the
- * previous callback in *previous, 0 with GetLastError() in *error when
- * WinINet refused, or -1 where there is no WinINet. */
+/* InternetSetStatusCallbackW with slot i's W callback, where WinINet
+ * exists: the handle then gets its strings as that callback decodes them.
+ * Returns 1 and the previous callback in *previous, 0 with GetLastError()
+ * in *error when WinINet refused, or -1 where there is no WinINet. */
 static int cbr_slot_register(uintptr_t hinternet, int i, uintptr_t *previous, unsigned long *error)
 {
 #if defined(_WIN32)
     INTERNET_STATUS_CALLBACK prev =
-        InternetSetStatusCallback((HINTERNET)hinternet, cbr_slot_callbacks[i]);
+        InternetSetStatusCallbackW((HINTERNET)hinternet, cbr_slot_callbacks_w[i]);
     if (prev == INTERNET_INVALID_STATUS_CALLBACK) {
         *error = GetLastError();
         return 0;

@@ -6,6 +6,7 @@ tests, benchmarks and the demo drive rings exactly as WinINet would."""
 cimport cython
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
 from libc.stdint cimport uint32_t, uint64_t, uintptr_t
+from libc.string cimport memcpy
 
 from cbring.libcbring cimport cbr_dword, cbr_dword_ptr, cbr_hinternet, cbr_record, cbr_ring
 from cbring.libcbring cimport cbr_status_callback
@@ -182,6 +183,45 @@ cdef extern from *:
         cbr_ring_publish_(&r->slots[t & r->mask], t, rec);
     }
 
+    /* Threads that replay a list of calls with given payloads (the strings
+     * WinINet passes, say), each thread all of them in order, `rounds`
+     * times: call k of round r on thread t has hInternet t + 1 and
+     * dwContext (t << 40) | (r * n_calls + k). */
+    typedef struct cbr_test_spec {
+        cbr_dword status;
+        cbr_dword length;
+        const void *info;  /* NULL, or a block of exactly the payload's bytes */
+    } cbr_test_spec;
+    typedef struct cbr_test_replayer {
+        cbr_status_callback callback;
+        uint32_t id;
+        const cbr_test_spec *calls;
+        size_t n_calls;
+        uint64_t rounds;
+        const uint32_t *gate;
+        uint64_t done;
+        cbr_thread thread;
+    } cbr_test_replayer;
+    static void *cbr_test_replay_main(void *arg)
+    {
+        cbr_test_replayer *p = (cbr_test_replayer *)arg;
+        uint64_t r, k;
+        unsigned round = 0;
+        /* acquire: nothing to receive, but pairs with the opener's release */
+        while (cbr_load_u32(p->gate, CBR_ACQUIRE) == 0)
+            cbr_backoff(round < 20 ? round++ : round);
+        for (r = 0; r < p->rounds; r++)
+            for (k = 0; k < p->n_calls; k++)
+                p->callback((cbr_hinternet)(uintptr_t)(p->id + 1),
+                            ((cbr_dword_ptr)p->id << 40) | (cbr_dword_ptr)(r * p->n_calls + k),
+                            p->calls[k].status, (void *)p->calls[k].info, p->calls[k].length);
+        /* release: every call happens before whoever acquires done sees it */
+        cbr_store_u64(&p->done, 1, CBR_RELEASE);
+        return NULL;
+    }
+    static inline int cbr_test_replay_done(cbr_test_replayer *p)
+    { return (int)cbr_load_u64(&p->done, CBR_ACQUIRE); /* acquire: pairs with the release above */ }
+
     #if defined(_WIN32)
     #  include <process.h>
     static long cbr_test_pid(void) { return (long)_getpid(); }
@@ -199,6 +239,20 @@ cdef extern from *:
     uint64_t cbr_test_consume(cbr_ring *r, uint64_t total, cbr_record *buf, size_t batch,
                               unsigned patience, int spin, uint64_t *waits) nogil
     long cbr_test_pid() nogil
+    ctypedef struct cbr_test_spec:
+        cbr_dword status
+        cbr_dword length
+        const void *info
+    ctypedef struct cbr_test_replayer:
+        cbr_status_callback callback
+        uint32_t id
+        const cbr_test_spec *calls
+        size_t n_calls
+        uint64_t rounds
+        const uint32_t *gate
+        cbr_thread thread
+    void *cbr_test_replay_main(void *arg) noexcept nogil
+    int cbr_test_replay_done(cbr_test_replayer *p) nogil
     int CBR_TEST_HOLDS
     uintptr_t cbr_test_hold_callback(int n)
     void cbr_test_hold_set(int n, cbr_status_callback target, uint64_t at)
@@ -535,3 +589,144 @@ def write_claimed(ring, position, context=0):
     cbring_import()
     cbr_record_from_status(&rec, <cbr_hinternet>1, context, 31, &value, 4)
     cbr_test_write_claimed(cbring_ring(ring), position, &rec)
+
+
+# The signature opens the docstring in Argument Clinic's form (see Producers).
+@cython.embedsignature(False)
+cdef class Replay:
+    """Replay(callback, calls, threads=2, rounds=1, first_thread=0)
+--
+
+Native threads that each make the given calls, in order, `rounds` times.
+
+    calls is a sequence of (status, info, length): info is None (a NULL
+    pointer) or a bytes-like object, copied into a block of exactly its
+    size, so that a read past it is a heap overflow that ASan reports;
+    length defaults to len(info) and may not exceed it (a wide string's
+    length in characters is less than its size).  Call k of round r on
+    thread t passes hInternet t + 1 and dwContext (t << 40) | (r *
+    len(calls) + k) (see replay_context()); t counts from first_thread, so
+    that two Replays into one ring can be told apart.  The threads start together
+    on start() (or entering a with block, whose exit joins them)."""
+
+    cdef cbr_test_spec *_calls
+    cdef size_t _n_calls
+    cdef cbr_test_replayer *_p
+    cdef int _n
+    cdef uint32_t _gate
+    cdef bint _started
+    cdef bint _joined
+    cdef long _pid
+
+    def __cinit__(self, callback, calls, threads=2, rounds=1, first_thread=0):
+        cdef const unsigned char[::1] view
+        cdef Py_ssize_t size
+        cdef unsigned char *block
+        if not isinstance(callback, int) or callback <= 0:
+            raise ValueError(f"callback must be a C function address (a positive int), got {callback!r}")
+        if not 1 <= threads <= MAX_PRODUCERS:
+            raise ValueError(f"threads must be between 1 and {MAX_PRODUCERS}, got {threads}")
+        if rounds < 0:
+            raise ValueError(f"rounds must be non-negative, got {rounds}")
+        if not 0 <= first_thread <= MAX_PRODUCERS:
+            raise ValueError(f"first_thread must be between 0 and {MAX_PRODUCERS}, got {first_thread}")
+        calls = list(calls)
+        self._calls = <cbr_test_spec *>PyMem_Calloc(max(len(calls), 1), sizeof(cbr_test_spec))
+        self._p = <cbr_test_replayer *>PyMem_Calloc(threads, sizeof(cbr_test_replayer))
+        if self._calls == NULL or self._p == NULL:
+            raise MemoryError()
+        for k, call in enumerate(calls):
+            status, info, length = call
+            size = 0
+            if info is not None:
+                view = memoryview(info).cast("B")
+                size = view.shape[0]
+            if length is None:
+                length = size
+            if info is not None and not 0 <= length <= size:
+                raise ValueError(f"call {k}: length must be between 0 and len(info) = {size}, got {length}")
+            self._calls[k].status = status
+            self._calls[k].length = length
+            if info is not None:
+                # at least one byte, so that an empty payload is a valid non-NULL pointer
+                block = <unsigned char *>PyMem_Malloc(size if size else 1)
+                if block == NULL:
+                    raise MemoryError()
+                if size:
+                    memcpy(block, &view[0], size)
+                self._calls[k].info = block
+            self._n_calls = k + 1
+        for i in range(threads):
+            self._p[i].callback = <cbr_status_callback><uintptr_t>callback
+            self._p[i].id = first_thread + i
+            self._p[i].calls = self._calls
+            self._p[i].n_calls = self._n_calls
+            self._p[i].rounds = rounds
+            self._p[i].gate = &self._gate
+        self._n = threads
+
+    def __init__(self, callback, calls, threads=2, rounds=1, first_thread=0):
+        """The arguments were taken when the Replay was created (see the class)."""
+
+    def __dealloc__(self):
+        cdef size_t k
+        if self._started and not self._joined and self._pid == cbr_test_pid():
+            cbr_test_open_gate(&self._gate)
+            with nogil:
+                self._join_all()
+        if self._calls != NULL:
+            for k in range(self._n_calls):
+                PyMem_Free(<void *>self._calls[k].info)
+        PyMem_Free(self._calls)
+        PyMem_Free(self._p)
+
+    cdef void _join_all(self) noexcept nogil:
+        cdef int i
+        for i in range(self._n):
+            cbr_thread_join(self._p[i].thread)
+        self._joined = True
+
+    @property
+    def total(self):
+        """Calls the threads make in all."""
+        return self._n * self._n_calls * self._p[0].rounds
+
+    def start(self):
+        """Starts the threads; they run until they have made every call."""
+        if self._started:
+            raise RuntimeError("a Replay can be started only once")
+        self._pid = cbr_test_pid()
+        for i in range(self._n):
+            if cbr_thread_start(&self._p[i].thread, cbr_test_replay_main, &self._p[i]) != 0:
+                self._n = i
+                self._started = True
+                cbr_test_open_gate(&self._gate)
+                self.join()
+                raise OSError("cannot start a replay thread")
+        self._started = True
+        cbr_test_open_gate(&self._gate)
+        return self
+
+    def finished(self):
+        """True once every thread has made all its calls."""
+        return self._started and all(cbr_test_replay_done(&self._p[i]) for i in range(self._n))
+
+    def join(self):
+        """Waits, without the GIL, for every thread to finish."""
+        if not self._started:
+            raise RuntimeError("join() before start()")
+        if not self._joined:
+            with nogil:
+                self._join_all()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.join()
+        return False
+
+
+def replay_context(thread, index):
+    """The dwContext of a Replay's call number `index` (round * len(calls) + k) on `thread`."""
+    return (thread << 40) | index

@@ -9,17 +9,21 @@ cdef extern from "cbring/record.h" nogil:
     enum:
         CBR_RECORD_SIZE
         CBR_RECORD_INLINE
+        CBR_PAYLOAD_MAX
     enum cbr_info_kind:
         CBR_INFO_NONE
         CBR_INFO_ASYNC_RESULT
         CBR_INFO_DWORD
         CBR_INFO_HANDLE
         CBR_INFO_BYTES
+        CBR_INFO_TEXT
+        CBR_INFO_TEXT_WIDE
     enum cbr_record_flag:
         CBR_FLAG_TRUNCATED
         CBR_FLAG_NULL_INFO
         CBR_FLAG_SHORT_INFO
         CBR_FLAG_SPILLED
+        CBR_FLAG_PAYLOAD
     const char *CBR_RECORD_FORMAT
 
     ctypedef struct cbr_record:
@@ -67,6 +71,7 @@ cdef extern from "cbring/ring.h" nogil:
         uint64_t capacity
         uint64_t high_water
         uint64_t wakeups
+        uint64_t payloads_truncated
 
     ctypedef struct cbr_wakeup:
         Py_ssize_t rfd
@@ -90,6 +95,8 @@ cdef extern from "cbring/ring.h" nogil:
     int cbr_ring_ready(cbr_ring *r)
     uint64_t cbr_ring_size_hint(cbr_ring *r)
     size_t cbr_ring_drain(cbr_ring *r, cbr_record *out, size_t max)
+    size_t cbr_ring_drain_payloads(cbr_ring *r, cbr_record *out, size_t max,
+                                   void *payload, size_t payload_cap, size_t *payload_used)
     int cbr_ring_wait(cbr_ring *r, int timeout_ms)
     void cbr_ring_notify_rearm(cbr_ring *r)
     void cbr_ring_notify_clear(cbr_ring *r)
@@ -100,3 +107,5 @@ cdef extern from "cbring/status.h" nogil:
                                 cbr_dword dwInternetStatus, const void *info, cbr_dword length)
     int cbr_ring_push_status(cbr_ring *r, cbr_hinternet hInternet, cbr_dword_ptr dwContext,
                              cbr_dword dwInternetStatus, const void *info, cbr_dword length)
+    int cbr_ring_push_status_w(cbr_ring *r, cbr_hinternet hInternet, cbr_dword_ptr dwContext,
+                               cbr_dword dwInternetStatus, const void *info, cbr_dword length)

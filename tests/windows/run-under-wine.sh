@@ -380,6 +380,15 @@ print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["dependency-groups"]["test
     (cd "$embed_dir" && run_wine 300 python.exe -B wininet_check.py "${urls[@]}") || st=$?
     if [ "$st" = 0 ]; then py_result=passed; else py_result="FAILED: exit status $st"; fi
 
+    # Every host name, address and redirect URL whole, through register()
+    # (W) and InternetSetStatusCallbackA; its server runs in the check's own
+    # process.  A failure here fails the row above.
+    step "Python: redirect_check.py with the installed wheel: three redirects to a 1,500-character URL and a 60-character host name, W and A"
+    cp "$here/redirect_check.py" "$embed_dir/"
+    st=0
+    (cd "$embed_dir" && run_wine 300 python.exe -B redirect_check.py) || st=$?
+    [ "$st" = 0 ] || py_result="FAILED: redirect_check.py, exit status $st (wininet_check.py: $py_result)"
+
     # The same C on the MSVC branch: the installed package with this _core
     # instead, first on sys.path.
     step "Python: cbring._core on the MSVC branch, by clang for both targets and lld; wininet_check.py with each"
