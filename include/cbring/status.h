@@ -75,20 +75,11 @@ CBR_INLINE size_t cbr_text_len_(const uint8_t *p, size_t limit)
 }
 
 /* Bytes of UTF-16LE text at p, without its terminator, reading at most
- * limit (even).  Four characters at a time while a whole word fits the
- * limit (memcpy: p may be unaligned), then one at a time. */
+ * limit (even).  Byte by byte: p may be unaligned. */
 CBR_INLINE size_t cbr_text_len_wide_(const uint8_t *p, size_t limit)
 {
-    const uint64_t ones = UINT64_C(0x0001000100010001), highs = UINT64_C(0x8000800080008000);
     size_t i;
-    for (i = 0; i + 8 <= limit; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        /* nonzero exactly when one of the four 16-bit lanes is zero (in either byte order) */
-        if ((w - ones) & ~w & highs)
-            break;
-    }
-    for (; i + 1 < limit; i += 2)
+    for (i = 0; i + 1 < limit; i += 2)
         if ((p[i] | p[i + 1]) == 0)
             return i;
     return limit;
