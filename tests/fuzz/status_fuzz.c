@@ -129,6 +129,29 @@ static uint8_t *exact_buffer(size_t n, const uint8_t *pattern, size_t pattern_le
     return buf;
 }
 
+/* Text is read up to its terminator and never past it: when the buffer
+ * holds one within what may be read, it ends there, so that ASan reports a
+ * read of the byte after it (with a length in bytes, a wide string's limit
+ * of 2 x length lies far beyond its terminator). */
+static uint8_t *end_at_terminator(uint8_t *buf, size_t *buf_len, uint32_t status, uint32_t length,
+                                  int wide)
+{
+    enum cbr_info_kind kind = decoded_as(status, length, wide);
+    size_t n = allowed(status, length, wide), step = wide ? 2 : 1, i;
+    uint8_t *tight;
+    if (kind != CBR_INFO_TEXT && kind != CBR_INFO_TEXT_WIDE)
+        return buf;
+    for (i = 0; i + step <= n && i + step <= *buf_len; i += step)
+        if (buf[i] == 0 && (!wide || buf[i + 1] == 0))
+            break;
+    if (i + step > n || i + step > *buf_len || i + step == *buf_len)
+        return buf;
+    tight = exact_buffer(i + step, buf, i + step);
+    free(buf);
+    *buf_len = i + step;
+    return tight;
+}
+
 static cbr_ring ring;
 static uint8_t payload[CBR_PAYLOAD_MAX];
 
@@ -171,6 +194,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             buf_len = allowed(status, length, wide);
     }
     if (!(mode & MODE_NULL) && (buf = exact_buffer(buf_len, pattern, pattern_len)) == NULL)
+        return 0;
+    if (buf != NULL)
+        buf = end_at_terminator(buf, &buf_len, status, length, wide);
+    if (!(mode & MODE_NULL) && buf == NULL)
         return 0;
 
     memset(&rec, 0xA5, sizeof rec);  /* the decoder must overwrite every byte */
