@@ -460,28 +460,27 @@ cdef class AsyncResult:
     a result can be handed to C code or a status callback as it is."""
 
     SIZE = sizeof(cbr_async_result)
-    cdef cbr_async_result _c
 
     def __init__(self, dwResult=0, dwError=0):
-        self._c.dwResult = _checked_index(dwResult, "dwResult", 0, _DWORD_PTR_MAX)
-        self._c.dwError = _checked_index(dwError, "dwError", 0, 0xFFFFFFFF)
+        self._result = _checked_index(dwResult, "dwResult", 0, _DWORD_PTR_MAX)
+        self._error = _checked_index(dwError, "dwError", 0, 0xFFFFFFFF)
 
     @staticmethod
-    cdef AsyncResult _of(cbr_dword_ptr result, cbr_dword error):
+    cdef AsyncResult _of(uint64_t result, uint32_t error):
         cdef AsyncResult self = AsyncResult.__new__(AsyncResult)
-        self._c.dwResult = result
-        self._c.dwError = error
+        self._result = result
+        self._error = error
         return self
 
     @property
     def dwResult(self):
         """The handle, count or BOOL the asynchronous call produced."""
-        return self._c.dwResult
+        return self._result
 
     @property
     def dwError(self):
         """The Win32 error code; ERROR_SUCCESS (0) when the call succeeded."""
-        return self._c.dwError
+        return self._error
 
     @classmethod
     def from_bytes(cls, data):
@@ -490,28 +489,31 @@ cdef class AsyncResult:
         if view.shape[0] != sizeof(cbr_async_result):
             raise ValueError(
                 f"INTERNET_ASYNC_RESULT is {sizeof(cbr_async_result)} bytes, got {view.shape[0]}")
+        cdef cbr_async_result c
+        memcpy(&c, &view[0], sizeof(cbr_async_result))
         cdef AsyncResult self = cls.__new__(cls)
-        memcpy(&self._c, &view[0], sizeof(cbr_async_result))
+        self._result = c.dwResult
+        self._error = c.dwError
         return self
 
     def __bytes__(self):
         cdef cbr_async_result c
         memset(&c, 0, sizeof(c))
-        c.dwResult = self._c.dwResult
-        c.dwError = self._c.dwError
+        c.dwResult = <cbr_dword_ptr>self._result
+        c.dwError = <cbr_dword>self._error
         return (<char *>&c)[:sizeof(c)]
 
     def __eq__(self, other):
         if not isinstance(other, AsyncResult):
             return NotImplemented
-        return (self._c.dwResult == (<AsyncResult>other)._c.dwResult
-                and self._c.dwError == (<AsyncResult>other)._c.dwError)
+        return (self._result == (<AsyncResult>other)._result
+                and self._error == (<AsyncResult>other)._error)
 
     def __hash__(self):
-        return hash((self._c.dwResult, self._c.dwError))
+        return hash((self._result, self._error))
 
     def __reduce__(self):
-        return (type(self), (self._c.dwResult, self._c.dwError))
+        return (type(self), (self._result, self._error))
 
     def __copy__(self):
         return self
@@ -520,7 +522,7 @@ cdef class AsyncResult:
         return self
 
     def __repr__(self):
-        return f"AsyncResult(dwResult={self._c.dwResult}, dwError={self._c.dwError})"
+        return f"AsyncResult(dwResult={self._result}, dwError={self._error})"
 
 
 @cython.freelist(16)

@@ -5,9 +5,9 @@ owns the state and the logic of every rare case; this is its common path."""
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 
+from cbring._core cimport AsyncResult
 from cbring.libcbring cimport CBR_INFO_ASYNC_RESULT, cbr_record
 
-from cbring._core import AsyncResult
 from cbring._errors import WinINetError
 
 # the same values as cbring.InternetStatus; pinned by tests/test_dispatch.py
@@ -51,7 +51,7 @@ def route(routes, batch):
                     if rec.kind != CBR_INFO_ASYNC_RESULT:
                         routes._settle(future, context, batch[i])
                     elif rec.result:
-                        future.set_result(AsyncResult(rec.result, rec.error))
+                        future.set_result(AsyncResult._of(rec.result, rec.error))
                     else:
                         future.set_exception(WinINetError(rec.error, context))
                     break
