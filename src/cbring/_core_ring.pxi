@@ -23,7 +23,7 @@ cdef class Ring:
     """Ring(capacity=65536, overflow='spill', *, block_timeout=1.0)
 --
 
-A lock-free ring that WinINet status callbacks write into, drained from Python in batches.
+A lock-free ring that WinINet and WinHTTP status callbacks write into, drained from Python in batches.
 
     capacity, between 1 and MAX_CAPACITY (2**24), is rounded up to a power
     of two, at least 2.  When the ring is full, overflow says what a
@@ -34,9 +34,10 @@ A lock-free ring that WinINet status callbacks write into, drained from Python i
     one producer thread come out in the order it pushed them, and a record
     pushed after another push returned never comes out before it.
 
-    The ring's C callback (status_callback) never takes the GIL.  After
-    close(), or once the Ring is garbage-collected, calls to it are counted
-    as late and discarded; they never touch freed memory."""
+    The ring's C callbacks (status_callback, status_callback_w and
+    winhttp_callback) never take the GIL.  After close(), or once the Ring
+    is garbage-collected, calls to them are counted as late and discarded;
+    they never touch freed memory."""
 
     cdef cbr_ring *_r
     cdef int _slot
