@@ -432,13 +432,21 @@ def test_tuples_and_columns_give_winhttp_fields_as_plain_values(ring):
     assert batch.column("status") == [int(ev.status) for ev in batch]
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="WinHTTP exists on Windows: register_winhttp() calls it")
 def test_register_winhttp_elsewhere_than_windows_is_not_implemented(ring):
-    if sys.platform == "win32":
-        pytest.skip("on Windows, register_winhttp is exercised under Wine (tests/windows)")
     with pytest.raises(NotImplementedError, match="WinHTTP"):
         ring.register_winhttp(0x1234)
     with pytest.raises(NotImplementedError, match="winhttp_callback"):
         ring.register_winhttp(0x1234, cbring.WINHTTP_CALLBACK_FLAG_ALL_NOTIFICATIONS)
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="WinHTTP exists only on Windows")
+def test_register_winhttp_on_a_handle_winhttp_never_made_is_an_oserror_with_its_error(ring):
+    ERROR_INVALID_HANDLE, ERROR_WINHTTP_INCORRECT_HANDLE_TYPE = 6, 12018  # Wine gives the first
+    with pytest.raises(OSError, match="WinHttpSetStatusCallback failed") as caught:
+        ring.register_winhttp(0x1234)
+    assert caught.value.winerror in (ERROR_INVALID_HANDLE, ERROR_WINHTTP_INCORRECT_HANDLE_TYPE)
+    assert ring.stats.pushed == 0 and not ring.closed
 
 
 def test_register_winhttp_on_a_closed_ring_is_refused(ring):
