@@ -663,3 +663,23 @@ def check_calls(ring, calls):
         assert ev.buffer is None
         assert (type(ev.status) is W) == (status in WINHTTP_H.values())
     assert ring.stats.pushed == len(calls) and ring.stats.payloads_truncated == 0
+
+
+def test_text_without_a_terminator_in_a_block_of_exactly_twice_its_length_is_read_to_its_end(make_ring):
+    # Replay copies each payload into a heap block of exactly its size, so a
+    # read past 2 x length bytes is outside it (ASan reports it in
+    # tests/reliability's build); what comes out is the whole block.
+    texts = ["127.0.0.1", "a" * 10, "x" * 2084, "y" * 2085]
+    calls = [(status, text.encode("utf-16-le"), len(text))
+             for status in TEXT_STATUSES for text in texts]
+    ring = make_ring(256)
+    with _testing.Replay(ring.winhttp_callback, calls, threads=2) as replay:
+        pass
+    events = list(ring.drain())
+    assert len(events) == replay.total == 2 * len(calls)
+    for ev in events:
+        status, info, length = calls[ev.context & 0xFFFFFFFFFF]
+        text = info.decode("utf-16-le")
+        assert ev.status is status and ev.length == length
+        assert ev.info == text[:cbring.PAYLOAD_MAX // 2]
+        assert ev.truncated == (len(info) > cbring.PAYLOAD_MAX)
