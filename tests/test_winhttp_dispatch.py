@@ -49,6 +49,12 @@ def loop_flavour(request, monkeypatch):
     return request.param
 
 
+# void CALLBACK (HINTERNET, DWORD_PTR, DWORD, LPVOID, DWORD); CALLBACK is the
+# platform's default convention on x64 and arm64
+WINHTTP_STATUS_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint32,
+                                           ctypes.c_void_p, ctypes.c_uint32)
+
+
 def emit(ring, handle, status, info=None, length=None, context=0):
     """One call of the ring's WINHTTP_STATUS_CALLBACK, from C."""
     _testing.call_status(ring.winhttp_callback, handle, context, status, info, length)
@@ -212,7 +218,9 @@ def test_a_read_completes_with_the_byte_count_and_the_address_of_the_callers_buf
 
         async with Watched(ring) as d:
             done = d.request(REQUEST).read_complete()
-            emit(ring, REQUEST, S.READ_COMPLETE, buffer, 37)
+            # as WinHTTP calls it: the buffer WinHttpReadData was given, and the bytes read
+            callback = WINHTTP_STATUS_CALLBACK(ring.winhttp_callback)
+            callback(REQUEST, 0, S.READ_COMPLETE, ctypes.addressof(buffer), 37)
             n = await done
             ring.close()
         return n, seen, ctypes.addressof(buffer)
