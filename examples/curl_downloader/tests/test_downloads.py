@@ -108,7 +108,7 @@ def test_every_file_arrives_with_its_size_and_sha256_and_one_event_lifecycle(ser
         assert file_sha256(path) == sha256(content(size, i)), f"file {i} differs"
         check_lifecycle(recorder.by_context[1000 + i], transfer.handle, size=size)
     assert downloader.engine.stats == (len(SIZES), len(SIZES), 0, 0)
-    assert downloader.dispatcher.unknown == 0
+    assert downloader.unknown == 0
     assert ring.stats.pushed == sum(len(events) for events in recorder.by_context.values())
 
 
