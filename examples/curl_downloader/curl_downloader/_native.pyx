@@ -22,7 +22,7 @@ queue of commands and curl_multi_wakeup().
 
 cimport cbring
 from cbring.libcbring cimport cbr_async_result, cbr_dword, cbr_dword_ptr, cbr_hinternet, cbr_ring
-from libc.errno cimport (EACCES, EINTR, EISDIR, EMFILE, ENAMETOOLONG, ENFILE, ENOENT, ENOSPC,
+from libc.errno cimport (EACCES, EAGAIN, EINTR, EISDIR, EMFILE, ENAMETOOLONG, ENFILE, ENOENT, ENOSPC,
                          ENOTDIR, EPERM, EROFS, errno)
 from libc.stdint cimport uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport free, malloc
@@ -198,6 +198,7 @@ cdef struct dl_transfer:
     int fd                     # owned by the engine from submit() on; closed before REQUEST_COMPLETE
     char *path                 # NULL: submitted as fd; else opened when it starts, removed on failure
     bint created               # path was opened (created or truncated) by the engine
+    bint nonblocking           # opened with O_NONBLOCK, which only a FIFO or a device heeds
     bint is_active             # on the active list, counted in nactive
     int write_errno            # errno of a failed write(), else 0
     uint64_t unreported        # bytes written and not yet in a RESPONSE_RECEIVED
@@ -317,11 +318,19 @@ cdef size_t on_write(char *data, size_t size, size_t n, void *arg) noexcept nogi
     cdef dl_transfer *t = <dl_transfer *>arg
     cdef size_t total = size * n, done = 0
     cdef ssize_t w
+    cdef int flags
     while done < total:                      # each pass writes >= 1 byte or returns
         w = write(t.fd, data + done, total - done)
         if w < 0:
             if errno == EINTR:
                 continue
+            if errno == EAGAIN and t.nonblocking:
+                # a FIFO whose reader is slow: from now on write as a blocking
+                # descriptor would (regular files never get here: no fcntl for them)
+                t.nonblocking = 0
+                flags = fcntl(t.fd, F_GETFL)
+                if flags >= 0 and fcntl(t.fd, F_SETFL, flags & ~O_NONBLOCK) >= 0:
+                    continue
             t.write_errno = errno
             t.unreported += done             # what did reach the file is still reported
             return 0                         # libcurl fails the transfer: CURLE_WRITE_ERROR
@@ -391,7 +400,6 @@ cdef CURL *new_easy(dl_engine *e) noexcept nogil:
 cdef void start(dl_engine *e, dl_transfer *t) noexcept nogil:
     """HANDLE_CREATED, then hands the transfer to the multi handle."""
     cdef CURL *easy
-    cdef int flags
     report_result(t, STATUS_HANDLE_CREATED, t.handle, 0)
     dl_count(&e.started)
     t.next = NULL
@@ -403,9 +411,7 @@ cdef void start(dl_engine *e, dl_transfer *t) noexcept nogil:
             finish(e, t, open_error_of(errno))
             return
         t.created = 1
-        flags = fcntl(t.fd, F_GETFL)
-        if flags >= 0:
-            fcntl(t.fd, F_SETFL, flags & ~O_NONBLOCK)
+        t.nonblocking = 1
     easy = new_easy(e)
     if easy == NULL:
         finish(e, t, ERROR_INTERNET_OUT_OF_HANDLES)
