@@ -102,14 +102,18 @@ class Downloader:
             context = next(self._contexts)
         return context
 
-    async def get(self, url, path, context=None):
-        """Downloads url into the file at path (created or truncated) and
-        returns a Transfer once the file is complete and its handle closed.
+    def get(self, url, path, context=None):
+        """Starts downloading url into the file at path (created or
+        truncated when the transfer starts) and returns an asyncio.Future
+        of its Transfer, resolved once the file is complete and its handle
+        closed.  The future itself, not a coroutine: gather() and
+        ensure_future() use it as it is, with no task around it.
 
         context is the dwContext of the transfer's events: any int that fits
         a DWORD_PTR and is not in use by another transfer (ValueError), or
-        None for a fresh one.  Failure raises cbring.WinINetError (and leaves
-        no file at path); cancelling the call cancels the transfer."""
+        None for a fresh one.  Failure raises cbring.WinINetError from the
+        future (and leaves no file at path); cancelling the future cancels
+        the transfer.  Call it from the event loop's thread."""
         self._check_open()
         router = self._router
         if context is None:
@@ -120,29 +124,23 @@ class Downloader:
             raise ValueError(f"context {context} is in use by a transfer whose handle has not closed")
         loop = asyncio.get_running_loop()
         done = loop.create_future()
-        handle = self.engine.submit(url, path, context, wake=False)
-        router.expect(handle, context, done)
+        engine = self.engine
+        router.expect(engine.submit(url, path, context, wake=False), context, done, engine.close_handle)
         if not self._wake_scheduled:
-            # one wake-up per loop iteration, after every get() it resumed has submitted
+            # one wake-up per loop iteration, after every get() it ran has submitted
             self._wake_scheduled = True
             loop.call_soon(self._wake)
-        try:
-            return await done
-        except asyncio.CancelledError:
-            if not done.done() or done.cancelled():
-                self.engine.close_handle(handle)    # completes as cancelled; the engine removes the file
-            raise
+        return done
 
-    async def get_all(self, jobs):
-        """Downloads every (url, path) of jobs, as get() would, with fresh
-        contexts, and returns a list in the same order: the Transfer of each
-        download, or the cbring.WinINetError it failed with (as
-        asyncio.gather(..., return_exceptions=True) would give).  One
-        future for the whole set: nothing per download runs on the event
-        loop but the routing of its events.  Cancelling the call cancels
-        the transfers still running."""
+    def get_all(self, jobs):
+        """Starts downloading every (url, path) of jobs, as get() would,
+        with fresh contexts, and returns an asyncio.Future of a list in the
+        same order: the Transfer of each download, or the
+        cbring.WinINetError it failed with (as asyncio.gather(...,
+        return_exceptions=True) would give).  One future for the whole set:
+        nothing per download runs on the event loop but the routing of its
+        events.  Cancelling the future cancels the transfers still running."""
         self._check_open()
-        router = self._router
         contexts = []
         submitted = []
         for url, path in jobs:
@@ -150,14 +148,9 @@ class Downloader:
             contexts.append(context)
             submitted.append((url, path, context))
         done = asyncio.get_running_loop().create_future()
-        first = self.engine.submit_many(submitted)
-        router.expect_set(first, contexts, done)
-        try:
-            return await done
-        except asyncio.CancelledError:
-            for handle in router.open_handles(first, len(contexts)):
-                self.engine.close_handle(handle)
-            raise
+        engine = self.engine
+        self._router.expect_set(engine.submit_many(submitted), contexts, done, engine.close_handle)
+        return done
 
     def _wake(self):
         self._wake_scheduled = False

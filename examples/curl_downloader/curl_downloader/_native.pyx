@@ -858,10 +858,23 @@ cdef object _tuple_new = tuple.__new__
 
 
 cdef class _Group:
-    """One get_all(): a future for the whole set, resolved when its last transfer closes."""
+    """One get_all(): a future for the whole set, resolved when its last
+    transfer closes.  Also the future's done callback while it waits:
+    cancelling the future cancels the transfers still open."""
     cdef object future
     cdef list results
     cdef Py_ssize_t remaining
+    cdef uint64_t first
+    cdef Py_ssize_t count
+    cdef object closer         # Engine.close_handle
+    cdef dict handles          # the router's: which are still open
+
+    def __call__(self, future):
+        cdef uint64_t h
+        if future.cancelled():
+            for h in range(self.first, self.first + <uint64_t>self.count):
+                if h in self.handles:
+                    self.closer(h)
 
 
 cdef class _Entry:
@@ -874,6 +887,16 @@ cdef class _Entry:
     cdef uint64_t result       # REQUEST_COMPLETE's INTERNET_ASYNC_RESULT
     cdef uint32_t error
     cdef bint completed
+    cdef bint closed           # its HANDLE_CLOSING was routed
+    cdef uint64_t handle
+    cdef object closer         # Engine.close_handle
+
+    def __call__(self, future):
+        """The future's done callback while it waits: cancelling it cancels the
+        transfer (taken off before the router settles the future, so that a
+        normal completion schedules no callback)."""
+        if future.cancelled() and not self.closed:
+            self.closer(self.handle)
 
 
 cdef class Router:
@@ -914,19 +937,24 @@ cdef class Router:
         """Whether context belongs to a transfer whose handle has not closed."""
         return context in self._contexts
 
-    def expect(self, handle, context, future):
+    def expect(self, uint64_t handle, context, future, closer):
         """Settles future with the Transfer of handle (or fails it with its
-        error) when the handle closes."""
+        error) when the handle closes; if future is cancelled before,
+        closer(handle) cancels the transfer."""
         cdef _Entry entry = _Entry.__new__(_Entry)
         entry.context = context
         entry.future = future
+        entry.handle = handle
+        entry.closer = closer
+        future.add_done_callback(entry)
         self._handles[handle] = entry
         self._contexts[context] = handle
 
-    def expect_set(self, handle, contexts, future):
+    def expect_set(self, uint64_t handle, contexts, future, closer):
         """Settles future with a list, in the order of contexts, of the
         Transfer (or the error) of each of the transfers handle, handle + 1,
-        ... once the last of them has closed."""
+        ... once the last of them has closed; if future is cancelled before,
+        closer(h) cancels each of them still open."""
         cdef _Group group = _Group.__new__(_Group)
         cdef _Entry entry
         cdef Py_ssize_t i = 0
@@ -934,6 +962,10 @@ cdef class Router:
         group.future = future
         group.results = [None] * len(contexts)
         group.remaining = len(contexts)
+        group.first = handle
+        group.count = len(contexts)
+        group.closer = closer
+        group.handles = self._handles
         handles = self._handles
         in_use = self._contexts
         for context in contexts:
@@ -947,10 +979,8 @@ cdef class Router:
             h += 1
         if not group.remaining:
             future.set_result(group.results)
-
-    def open_handles(self, handle, Py_ssize_t count):
-        """Which of handle .. handle + count - 1 have not closed yet."""
-        return [h for h in range(handle, handle + count) if h in self._handles]
+        else:
+            future.add_done_callback(group)
 
     def route(self, batch):
         """Routes every record of batch (a cbring.Batch)."""
@@ -983,6 +1013,7 @@ cdef class Router:
                     entry.completed = True
                 elif rec.status == STATUS_HANDLE_CLOSING:
                     del handles[rec.handle]
+                    entry.closed = True
                     if self._contexts.get(entry.context) == rec.handle:
                         del self._contexts[entry.context]
                     self._settle(entry, rec.handle)
@@ -1002,6 +1033,7 @@ cdef class Router:
             outcome = self._error_type(entry.error, entry.context)
         if entry.future is not None:
             if not entry.future.done():      # else cancelled by its get()
+                entry.future.remove_done_callback(entry)
                 if entry.result and entry.completed:
                     entry.future.set_result(outcome)
                 else:
@@ -1011,6 +1043,7 @@ cdef class Router:
         group.results[entry.index] = outcome
         group.remaining -= 1
         if not group.remaining and not group.future.done():
+            group.future.remove_done_callback(group)
             group.future.set_result(group.results)
 
     def fail_all(self, reason):
@@ -1019,8 +1052,10 @@ cdef class Router:
         cdef _Entry entry
         for found in self._handles.values():
             entry = <_Entry>found
+            entry.closed = True
             future = entry.future if entry.future is not None else entry.group.future
             if not future.done():
+                future.remove_done_callback(entry if entry.future is not None else entry.group)
                 future.set_exception(reason)
         self._handles.clear()
         self._contexts.clear()
