@@ -1,6 +1,7 @@
 """A downloader on cbring: libcurl runs on a native thread that never takes
 the GIL and reports each transfer into a cbring.Ring in WinINet's shapes;
-Python awaits results through cbring.aio.Dispatcher.
+the Downloader drains the ring and a compiled Router settles a future per
+download (get()) or one per set (get_all()), a drained batch at a time.
 
     ring = cbring.Ring()
     async with Downloader(ring) as downloader:
