@@ -1,6 +1,7 @@
 """A downloader on cbring: libcurl runs on a native thread that never takes
 the GIL and reports each transfer into a cbring.Ring in WinINet's shapes;
-Python awaits results through cbring.aio.Dispatcher.
+the Downloader drains the ring and a compiled Router settles a future per
+download (get()) or one per set (get_all()), a drained batch at a time.
 
     ring = cbring.Ring()
     async with Downloader(ring) as downloader:
@@ -15,18 +16,13 @@ is not 2xx.  See README.md for the whole table.
 
 import asyncio
 import itertools
-import os
 from typing import NamedTuple
 
 import cbring
-import cbring.aio
 
-from curl_downloader._native import Engine, curl_strerror, wininet_error
+from curl_downloader._native import Engine, Router, curl_strerror, wininet_error
 
 __all__ = ["Downloader", "Transfer", "Engine", "wininet_error", "curl_strerror"]
-
-_RECEIVED = cbring.InternetStatus.RESPONSE_RECEIVED
-_CLOSING = cbring.InternetStatus.HANDLE_CLOSING
 
 
 class Transfer(NamedTuple):
@@ -35,39 +31,6 @@ class Transfer(NamedTuple):
     handle: int                  # the handle id of its events (HANDLE_CREATED's dwResult)
     received: int                # bytes written to the file: the sum of its RESPONSE_RECEIVED
     result: cbring.AsyncResult   # REQUEST_COMPLETE's INTERNET_ASYNC_RESULT (dwResult TRUE)
-
-
-class _Live:
-    """A context between get() and its HANDLE_CLOSING."""
-    __slots__ = ("handle", "received", "done", "closed", "is_closed")
-
-    def __init__(self):
-        self.handle = None
-        self.received = 0
-        self.done = None        # the Dispatcher's future for REQUEST_COMPLETE
-        self.closed = None      # a future resolved at HANDLE_CLOSING, made only if awaited
-        self.is_closed = False
-
-    async def wait_closed(self):
-        """Returns once HANDLE_CLOSING has been routed (usually in the same batch
-        as REQUEST_COMPLETE, and then without suspending)."""
-        if not self.is_closed:
-            if self.closed is None:
-                self.closed = asyncio.get_running_loop().create_future()
-            await self.closed
-
-
-class _Dispatcher(cbring.aio.Dispatcher):
-    """cbring.aio.Dispatcher, plus what get() needs and the Dispatcher does
-    not route: bytes per context and the end of each handle."""
-
-    def __init__(self, ring, after):
-        super().__init__(ring)
-        self._after = after
-
-    def dispatch(self, batch):
-        super().dispatch(batch)
-        self._after(batch)
 
 
 class Downloader:
@@ -79,14 +42,14 @@ class Downloader:
     aclose() yourself.
 
     connections: libcurl's limit on open connections.  max_transfers: how
-    many transfers are submitted at once (default 2 * connections); further
-    get() calls wait their turn, so any number of them hold at most that
-    many open files.  timeout: seconds a whole transfer may take (None: no
-    limit), connect_timeout: seconds to connect.  progress_step: bytes per
-    RESPONSE_RECEIVED event, at least (1: one per chunk libcurl hands over;
-    every event wakes the event loop, so small steps cost CPU).  on_batch:
-    called with every batch of events after they are routed (progress,
-    logging, tests).
+    many transfers run at once (default 2 * connections); the engine keeps
+    the others waiting, in order, with no file open, so any number of get()
+    calls hold at most that many open files.  timeout: seconds a whole
+    transfer may take (None: no limit), connect_timeout: seconds to connect.
+    progress_step: bytes per RESPONSE_RECEIVED event, at least (1: one per
+    chunk libcurl hands over; small steps cost events).  on_batch: called
+    with every batch of events after they are routed (progress, logging,
+    tests).
     """
 
     def __init__(self, ring, *, connections=16, max_transfers=None, timeout=None,
@@ -96,112 +59,105 @@ class Downloader:
         if ring.overflow != "spill":
             raise ValueError(f"ring must have overflow='spill' so that no completion is lost, "
                              f"got {ring.overflow!r}")
-        if max_transfers is None:
-            max_transfers = 2 * connections
-        if not (isinstance(max_transfers, int) and max_transfers >= 1):
-            raise ValueError(f"max_transfers must be a positive int, got {max_transfers!r}")
         self.ring = ring
-        self.engine = Engine(ring, connections=connections, timeout=timeout or 0.0,
-                             connect_timeout=connect_timeout, buffer_size=buffer_size,
-                             progress_step=progress_step)
-        self.dispatcher = _Dispatcher(ring, self._after_dispatch)
+        self.engine = Engine(ring, connections=connections, max_transfers=max_transfers,
+                             timeout=timeout or 0.0, connect_timeout=connect_timeout,
+                             buffer_size=buffer_size, progress_step=progress_step)
+        self._router = Router(Transfer, cbring.WinINetError, cbring.AsyncResult)
         self._on_batch = on_batch
-        self._max_transfers = max_transfers
-        self._slots = None
         self._task = None
         self._closing = False
-        self._live = {}                       # context -> _Live
         self._wake_scheduled = False
         self._contexts = itertools.count(1)
+
+    @property
+    def unknown(self):
+        """Events routed that belong to no transfer of this Downloader."""
+        return self._router.unknown
 
     async def start(self):
         """Starts routing the ring's events; get() works from then on."""
         if self._task is not None:
             raise RuntimeError("start() was already called")
-        self._slots = asyncio.Semaphore(self._max_transfers)
-        self._task = asyncio.get_running_loop().create_task(self.dispatcher.run())
-        self._task.add_done_callback(self._dispatcher_ended)
+        batches = self.ring.batches()        # claims the ring as it starts (one consumer per ring)
+        self._task = asyncio.get_running_loop().create_task(self._route(batches))
+        self._task.add_done_callback(self._routing_ended)
         return self
 
-    async def get(self, url, path, context=None):
-        """Downloads url into the file at path (created or truncated) and
-        returns a Transfer once the file is complete and its handle closed.
+    async def _route(self, batches):
+        route, on_batch = self._router.route, self._on_batch
+        async for batch in batches:
+            route(batch)
+            if on_batch is not None:
+                on_batch(batch)
 
-        context is the dwContext of the transfer's events: any int that fits
-        a DWORD_PTR and is not in use by another transfer (ValueError), or
-        None for a fresh one.  Failure raises cbring.WinINetError (and leaves
-        no file at path); cancelling the call cancels the transfer."""
+    def _check_open(self):
         if self._task is None:
             raise RuntimeError("call start(), or use 'async with Downloader(ring)', before get()")
         if self._closing:
             raise RuntimeError("get() on a closed Downloader")
-        if context is None:
+
+    def _fresh_context(self):
+        context = next(self._contexts)
+        while self._router.in_use(context):   # at most len(self._router) steps
             context = next(self._contexts)
-            while context in self._live:      # at most len(self._live) steps
-                context = next(self._contexts)
-        elif not isinstance(context, int) or context < 0:
+        return context
+
+    def get(self, url, path, context=None):
+        """Starts downloading url into the file at path (created or
+        truncated when the transfer starts) and returns an asyncio.Future
+        of its Transfer, resolved once the file is complete and its handle
+        closed.  The future itself, not a coroutine: gather() and
+        ensure_future() use it as it is, with no task around it.
+
+        context is the dwContext of the transfer's events: any int that fits
+        a DWORD_PTR and is not in use by another transfer (ValueError), or
+        None for a fresh one.  Failure raises cbring.WinINetError from the
+        future (and leaves no file at path); cancelling the future cancels
+        the transfer.  Call it from the event loop's thread."""
+        self._check_open()
+        router = self._router
+        if context is None:
+            context = self._fresh_context()
+        elif isinstance(context, bool) or not isinstance(context, int) or context < 0:
             raise ValueError(f"context must be a non-negative int, got {context!r}")
-        elif context in self._live:
+        elif router.in_use(context):
             raise ValueError(f"context {context} is in use by a transfer whose handle has not closed")
-        live = self._live[context] = _Live()
-        submitted = False
-        try:
-            async with self._slots:
-                if self._closing:
-                    raise RuntimeError("the Downloader was closed while this get() waited its turn")
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-                try:
-                    live.done = self.dispatcher.register(context)
-                    # the engine owns fd from here on; one wake-up per loop iteration
-                    live.handle = self.engine.submit(url, fd, context, wake=False)
-                    submitted = True
-                    if not self._wake_scheduled:
-                        self._wake_scheduled = True
-                        asyncio.get_running_loop().call_soon(self._wake)
-                except BaseException:
-                    os.close(fd)
-                    self.dispatcher.unregister(context)
-                    _remove(path)
-                    raise
-                try:
-                    result = await live.done
-                except asyncio.CancelledError:
-                    self.engine.close_handle(live.handle)   # completes as cancelled; closes later
-                    _remove(path)
-                    raise
-                except BaseException:
-                    _remove(path)
-                    await live.wait_closed()   # so that the context is free when we raise
-                    raise
-                await live.wait_closed()
-                return Transfer(context, live.handle, live.received, result)
-        finally:
-            if not submitted:
-                self._live.pop(context, None)
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        engine = self.engine
+        router.expect(engine.submit(url, path, context, wake=False), context, done, engine.close_handle)
+        if not self._wake_scheduled:
+            # one wake-up per loop iteration, after every get() it ran has submitted
+            self._wake_scheduled = True
+            loop.call_soon(self._wake)
+        return done
+
+    def get_all(self, jobs):
+        """Starts downloading every (url, path) of jobs, as get() would,
+        with fresh contexts, and returns an asyncio.Future of a list in the
+        same order: the Transfer of each download, or the
+        cbring.WinINetError it failed with (as asyncio.gather(...,
+        return_exceptions=True) would give).  One future for the whole set:
+        nothing per download runs on the event loop but the routing of its
+        events.  Cancelling the future cancels the transfers still running."""
+        self._check_open()
+        contexts = []
+        submitted = []
+        for url, path in jobs:
+            context = self._fresh_context()
+            contexts.append(context)
+            submitted.append((url, path, context))
+        done = asyncio.get_running_loop().create_future()
+        engine = self.engine
+        self._router.expect_set(engine.submit_many(submitted), contexts, done, engine.close_handle)
+        return done
 
     def _wake(self):
-        # after every get() that this iteration of the loop resumed has submitted
         self._wake_scheduled = False
         self.engine.wake()
 
-    def _after_dispatch(self, batch):
-        live = self._live
-        for event in batch:
-            entry = live.get(event.context)
-            if entry is None:
-                continue
-            status = event.status
-            if status == _RECEIVED:
-                entry.received += event.info
-            elif status == _CLOSING:
-                del live[event.context]
-                entry.is_closed = True
-                if entry.closed is not None and not entry.closed.done():
-                    entry.closed.set_result(None)
-        if self._on_batch is not None:
-            self._on_batch(batch)
-
-    def _dispatcher_ended(self, task):
+    def _routing_ended(self, task):
         """The ring was closed under us, or routing failed: fail every waiter
         rather than leave it waiting forever."""
         if self._closing:
@@ -211,15 +167,8 @@ class Downloader:
             reason = RuntimeError("the Downloader's ring was closed while transfers were running")
         else:
             reason = RuntimeError(f"the Downloader's event routing failed: {error!r}")
-        self._fail_live(reason)
-
-    def _fail_live(self, reason):
-        for context, entry in list(self._live.items()):
-            entry.is_closed = True             # no HANDLE_CLOSING will come: nobody waits for it
-            for future in (entry.done, entry.closed):
-                if future is not None and not future.done():
-                    future.set_exception(reason)
-            del self._live[context]
+            reason.__cause__ = error
+        self._router.fail_all(reason)
 
     async def aclose(self):
         """Cancels the transfers still running (their get() raises
@@ -230,12 +179,20 @@ class Downloader:
         self._closing = True
         # joins the engine thread: every event is in the ring afterwards
         await asyncio.get_running_loop().run_in_executor(None, self.engine.close)
-        # routes the engine's last events, then fails what still waits
-        try:
-            await self.dispatcher.aclose()
-        except Exception:
-            pass   # the runner's failure already went to _dispatcher_ended
-        self._fail_live(RuntimeError("the Downloader was closed"))
+        task = self._task
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+            failed = not task.cancelled() and task.exception() is not None
+            # the router's last batches: what the engine pushed before it stopped
+            while not failed:
+                batch = self.ring.drain()
+                if not len(batch):
+                    break
+                self._router.route(batch)
+                if self._on_batch is not None:
+                    self._on_batch(batch)
+        self._router.fail_all(RuntimeError("the Downloader was closed"))
 
     async def __aenter__(self):
         return await self.start()
@@ -243,10 +200,3 @@ class Downloader:
     async def __aexit__(self, *exc):
         await self.aclose()
         return False
-
-
-def _remove(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

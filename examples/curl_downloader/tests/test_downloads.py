@@ -22,7 +22,10 @@ RECEIVED = InternetStatus.RESPONSE_RECEIVED
 COMPLETE = InternetStatus.REQUEST_COMPLETE
 CLOSING = InternetStatus.HANDLE_CLOSING
 
+ERROR_PATH_NOT_FOUND = 3
+ERROR_ACCESS_DENIED = 5
 ERROR_WRITE_FAULT = 29
+ERROR_OPEN_FAILED = 110
 ERROR_DISK_FULL = 112
 ERROR_INTERNET_TIMEOUT = 12002
 ERROR_INTERNET_INVALID_URL = 12005
@@ -51,20 +54,28 @@ class Recorder:
 
     def __init__(self):
         self.by_context = {}
-        self._closing = {}
+        self._waiters = {}     # (context, status) -> Event
 
     def __call__(self, batch):
         for event in batch:
             self.by_context.setdefault(event.context, []).append(event)
-            if event.status == CLOSING and event.context in self._closing:
-                self._closing.pop(event.context).set()
+            waiter = self._waiters.pop((event.context, event.status), None)
+            if waiter is not None:
+                waiter.set()
 
     async def closed(self, context):
         """Returns once the current handle of context has reported HANDLE_CLOSING."""
         events = self.by_context.get(context)
         if events and events[-1].status == CLOSING:
             return
-        await self._closing.setdefault(context, asyncio.Event()).wait()
+        await self._waiters.setdefault((context, CLOSING), asyncio.Event()).wait()
+
+    async def received(self, context):
+        """Returns once the current handle of context has reported RESPONSE_RECEIVED."""
+        events = self.by_context.get(context)
+        if events and events[-1].status == RECEIVED:
+            return
+        await self._waiters.setdefault((context, RECEIVED), asyncio.Event()).wait()
 
 
 def check_lifecycle(events, handle, *, error=0, size=None):
@@ -108,7 +119,7 @@ def test_every_file_arrives_with_its_size_and_sha256_and_one_event_lifecycle(ser
         assert file_sha256(path) == sha256(content(size, i)), f"file {i} differs"
         check_lifecycle(recorder.by_context[1000 + i], transfer.handle, size=size)
     assert downloader.engine.stats == (len(SIZES), len(SIZES), 0, 0)
-    assert downloader.dispatcher.unknown == 0
+    assert downloader.unknown == 0
     assert ring.stats.pushed == sum(len(events) for events in recorder.by_context.values())
 
 
@@ -176,6 +187,111 @@ def test_a_context_is_free_again_as_soon_as_its_get_returns(server, tmp_path):
             return results
 
     assert run(main()) == [404 if i % 3 == 0 else i * 1000 for i in range(60)]
+
+
+def test_get_all_returns_every_transfer_or_error_in_order_and_leaves_no_failed_file(server, tmp_path):
+    recorder = Recorder()
+    jobs = []
+    for i in range(120):
+        if i % 10 == 3:
+            jobs.append((f"{server.base}/status/404", tmp_path / f"{i}.bin"))
+        else:
+            jobs.append((f"{server.base}/files/{i * 997}/{i}", tmp_path / f"{i}.bin"))
+
+    async def main():
+        async with Downloader(cbring.Ring(), connections=4, on_batch=recorder) as downloader:
+            results = await downloader.get_all(jobs)
+            empty = await downloader.get_all([])
+            return results, empty, downloader
+
+    results, empty, downloader = run(main())
+    assert empty == []
+    assert len(results) == len(jobs)
+    assert len({r.context for r in results}) == len(jobs)
+    for i, result in enumerate(results):
+        path = tmp_path / f"{i}.bin"
+        if i % 10 == 3:
+            assert isinstance(result, cbring.WinINetError) and result.dwError == 404, result
+            assert not path.exists()
+            check_lifecycle(recorder.by_context[result.context], recorder.by_context[result.context][0].result,
+                            error=404)
+        else:
+            assert result.received == i * 997 == path.stat().st_size
+            assert file_sha256(path) == sha256(content(i * 997, i))
+            check_lifecycle(recorder.by_context[result.context], result.handle, size=i * 997)
+    assert downloader.unknown == 0
+
+
+def test_at_most_max_transfers_run_and_the_rest_wait_with_no_file_open(server, tmp_path):
+    async def main():
+        loop = asyncio.get_running_loop()
+        async with Downloader(cbring.Ring(), connections=2, max_transfers=2) as downloader:
+            stalled = [asyncio.ensure_future(downloader.get(f"{server.base}/stall/10", tmp_path / f"s{i}"))
+                       for i in range(3)]
+            for _ in range(2):
+                assert await loop.run_in_executor(None, server.stalled.acquire, True, 30)
+            # two run; the third waits in the engine: not started, its file not created
+            started = downloader.engine.stats[0]
+            exists = (tmp_path / "s2").exists()
+            for task in stalled:
+                task.cancel()
+            outcomes = await asyncio.gather(*stalled, return_exceptions=True)
+            after = await downloader.get(f"{server.base}/files/10/1", tmp_path / "after")
+            return started, exists, outcomes, after
+
+    started, exists, outcomes, after = run(main())
+    assert started == 2 and not exists
+    assert all(isinstance(o, asyncio.CancelledError) for o in outcomes)
+    assert after.received == 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["after"]
+
+
+def test_cancelling_get_all_cancels_the_transfers_still_running(server, tmp_path):
+    recorder = Recorder()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        async with Downloader(cbring.Ring(), on_batch=recorder) as downloader:
+            task = asyncio.ensure_future(downloader.get_all(
+                [(f"{server.base}/stall/100", tmp_path / f"{i}.bin") for i in range(3)]))
+            for _ in range(3):
+                assert await loop.run_in_executor(None, server.stalled.acquire, True, 30)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            for context in list(recorder.by_context):
+                await recorder.closed(context)
+        return downloader
+
+    downloader = run(main())
+    assert len(recorder.by_context) == 3
+    for events in recorder.by_context.values():
+        check_lifecycle(events, events[0].result, error=ERROR_INTERNET_OPERATION_CANCELLED)
+    assert downloader.engine.stats == (3, 3, 3, 0)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where,error", [
+    ("missing/dir/out.bin", ERROR_PATH_NOT_FOUND),
+    ("", ERROR_ACCESS_DENIED),              # the folder itself: not a file
+    ("fifo", ERROR_OPEN_FAILED),            # a FIFO nobody reads: refused, not waited on
+], ids=["missing-folder", "a-folder", "fifo-without-reader"])
+def test_a_file_that_cannot_be_opened_fails_its_get_with_a_system_code(server, tmp_path, where, error):
+    if where == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+    recorder = Recorder()
+
+    async def main():
+        async with Downloader(cbring.Ring(), on_batch=recorder) as downloader:
+            bad = downloader.get(f"{server.base}/files/10/1", tmp_path / where, context=1)
+            good = downloader.get(f"{server.base}/files/10/2", tmp_path / "good.bin", context=2)
+            return await asyncio.gather(bad, good, return_exceptions=True)
+
+    bad, good = run(main())
+    assert isinstance(bad, cbring.WinINetError) and (bad.dwError, bad.context) == (error, 1), bad
+    check_lifecycle(recorder.by_context[1], recorder.by_context[1][0].result, error=error, size=0)
+    assert good.received == 10
+    assert tmp_path.is_dir()                 # a failure removes only a file the engine created
 
 
 # ---- failures arrive with their WinINet error
@@ -308,9 +424,11 @@ def test_cancelling_a_get_cancels_its_transfer_and_frees_its_context(server, tmp
 
     async def main():
         loop = asyncio.get_running_loop()
-        async with Downloader(cbring.Ring(), on_batch=recorder) as downloader:
+        async with Downloader(cbring.Ring(), progress_step=1, on_batch=recorder) as downloader:
             task = asyncio.ensure_future(downloader.get(f"{server.base}/stall/1000", path, context=5))
             assert await loop.run_in_executor(None, server.stalled.acquire, True, 30)
+            # the server has sent its one byte; cancel once it is in the file and reported
+            await recorder.received(5)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
