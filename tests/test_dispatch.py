@@ -316,3 +316,67 @@ def test_whether_a_context_is_registered_is_read_again_after_every_change_within
     assert closed.result(timeout=0) is None and [outcome(f) for f in later] == [5]
     assert (dispatcher.dispatched, dispatcher.unknown) == (4, 3)
     ring.close()
+
+
+def test_thousands_of_contexts_registered_and_closed_in_any_order_are_each_found(as_events):
+    import random
+
+    rng = random.Random(11)
+    contexts = sorted({0, 1, (1 << 64) - 1, *(_testing.context(p, r) for p in range(3) for r in range(500)),
+                       *(rng.getrandbits(64) for _ in range(1500))})
+    closed = set(rng.sample(contexts, len(contexts) // 2))
+    ring = cbring.Ring(1 << 13)
+    dispatcher = Dispatcher(ring)
+    futures = {c: [dispatcher.register(c) for _ in range(1 + c % 2)] for c in contexts}
+    order = list(contexts)
+    rng.shuffle(order)
+    for c in order:
+        if c in closed:
+            closing(ring, c)
+    for n, c in enumerate(contexts):
+        for k in range(1 + c % 2):
+            complete(ring, c, result=2 * n + k + 1)
+    routed(dispatcher, ring, as_events)
+    for n, c in enumerate(contexts):
+        outcomes = [outcome(f) for f in futures[c]]
+        if c in closed:
+            assert outcomes == [f"ConnectionAbortedError: handle of context {c} closed before REQUEST_COMPLETE"
+                                ] * len(outcomes)
+        else:
+            assert outcomes == [2 * n + k + 1 for k in range(len(outcomes))]
+    waiting_on_closed = sum(1 + c % 2 for c in closed)
+    assert counters(dispatcher) == (
+        0, waiting_on_closed, len(closed) + sum(1 + c % 2 for c in contexts if c not in closed),
+        waiting_on_closed, 0)
+    # each closed context's completions came after its HANDLE_CLOSING: kept for a new registration
+    for n, c in enumerate(sorted(closed)[:50]):
+        assert outcome(dispatcher.register(c)) == 2 * contexts.index(c) + 1
+    ring.close()
+
+
+@pytest.mark.parametrize("flavour", ["thread", "asyncio"])
+def test_a_dispatcher_dropped_while_futures_wait_is_garbage_collected(flavour):
+    """Its futures refer back to it (cancel() leaves the routing): the
+    collector must see the futures the routing table holds."""
+    import asyncio
+    import gc
+    import weakref
+
+    from cbring import aio
+
+    async def registered():
+        dispatcher = aio.Dispatcher(cbring.Ring(16))
+        return dispatcher, [dispatcher.register(c) for c in (1, 1, 2)]
+
+    if flavour == "thread":
+        dispatcher = Dispatcher(cbring.Ring(16))
+        futures = [dispatcher.register(c) for c in (1, 1, 2)]
+    else:
+        loop = asyncio.new_event_loop()
+        dispatcher, futures = loop.run_until_complete(registered())
+        loop.close()
+    gone = weakref.ref(dispatcher)
+    waiting = weakref.ref(futures[0])
+    del dispatcher, futures
+    gc.collect()
+    assert gone() is None and waiting() is None
