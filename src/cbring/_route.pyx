@@ -126,6 +126,9 @@ cdef class Routes:
     cdef object _waiter_type        # with _waiter_kwargs: how register() makes a future
     cdef dict _waiter_kwargs
     cdef object _forget_waiter      # self._forget, bound once: every future shares it
+    cdef object _future_type        # the type of the last future routed, and its methods:
+    cdef object _future_done        # looked up once per type, not once per completion
+    cdef object _future_set_result
     cdef readonly dict _closing     # handle -> futures for its HANDLE_CLOSING (cbring.dispatch)
     cdef public object _closed      # the DispatcherClosed once stopped, else None
     cdef readonly Py_ssize_t unknown
@@ -485,16 +488,21 @@ cdef class Routes:
                 future = entry
                 self._set(slot, None)
             self._waiters -= 1
-            if future.done():     # cancelled; cancel() could not take it out in time
+            if type(future) is not self._future_type:
+                self._future_type = type(future)
+                self._future_done = self._future_type.done
+                self._future_set_result = self._future_type.set_result
+            if self._future_done(future):   # cancelled; cancel() could not take it out in time
                 continue
+            if rec != NULL and rec.kind == CBR_INFO_ASYNC_RESULT and rec.result:
+                self._future_set_result(future, AsyncResult._of(rec.result, rec.error))
+                return 0
             if key is None:
                 key = context
             if rec == NULL:
                 self._settle(future, key, event)
             elif rec.kind != CBR_INFO_ASYNC_RESULT:
                 self._settle(future, key, batch[i])
-            elif rec.result:
-                future.set_result(AsyncResult._of(rec.result, rec.error))
             else:
                 future.set_exception(WinINetError(rec.error, key))
             return 0
@@ -505,16 +513,19 @@ cdef class Routes:
 
     cdef int _handle_closing(self, uint64_t context, key, uint64_t handle) except -1:
         cdef _Slot *slot
-        if key is None:
-            key = context
         # what was kept for the context belonged to the handle now closing
-        self._drop_unclaimed(key)
+        if PyDict_GET_SIZE(self._unclaimed):
+            if key is None:
+                key = context
+            self._drop_unclaimed(key)
         slot = self._find(context)
         if slot != NULL:
             entry = self._take(slot)
             if entry is not None:
                 futures = _futures_of(entry)
                 self._waiters -= len(futures)
+                if key is None:
+                    key = context
                 for future in futures:
                     _fail_future(future, ConnectionAbortedError(
                         f"handle of context {key} closed before REQUEST_COMPLETE"))
