@@ -1,11 +1,14 @@
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+from typing_extensions import disjoint_base
+
 from cbring._core import StatusEvent
 from cbring._errors import DispatcherClosed
 
 REQUEST_COMPLETE: int
 HANDLE_CLOSING: int
 
+@disjoint_base
 class Routes:
     _closed: Optional[DispatcherClosed]
     def __init__(self, max_unclaimed: int) -> None: ...
