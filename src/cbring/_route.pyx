@@ -88,6 +88,11 @@ cdef inline void _fail_future(future, BaseException error) except *:
         future.set_exception(error)
 
 
+cdef inline bint _nonempty(dict d) noexcept:
+    # None after the collector cleared a Routes: nothing to look up then
+    return d is not None and PyDict_GET_SIZE(d) != 0
+
+
 cdef inline list _futures_of(entry):
     return list(entry) if type(entry) is _Deque else [entry]
 
@@ -346,7 +351,7 @@ cdef class Routes:
             raise DispatcherClosed(f"register({key}) on a stopped dispatcher: "
                                    f"{self._closed}") from self._closed.__cause__
         future = self._new_waiter(key)
-        if PyDict_GET_SIZE(self._unclaimed):
+        if _nonempty(self._unclaimed):
             early = self._unclaimed.get(key)
             if early:
                 event = early.popleft()
@@ -514,7 +519,7 @@ cdef class Routes:
     cdef int _handle_closing(self, uint64_t context, key, uint64_t handle) except -1:
         cdef _Slot *slot
         # what was kept for the context belonged to the handle now closing
-        if PyDict_GET_SIZE(self._unclaimed):
+        if _nonempty(self._unclaimed):
             if key is None:
                 key = context
             self._drop_unclaimed(key)
@@ -529,13 +534,13 @@ cdef class Routes:
                 for future in futures:
                     _fail_future(future, ConnectionAbortedError(
                         f"handle of context {key} closed before REQUEST_COMPLETE"))
-        if PyDict_GET_SIZE(self._closing):
+        if _nonempty(self._closing):
             for future in self._closing.pop(handle, ()):
                 _resolve_future(future, None)
         return 0
 
     cdef int _drop_unclaimed(self, key) except -1:
-        if not PyDict_GET_SIZE(self._unclaimed):
+        if not _nonempty(self._unclaimed):
             return 0
         early = self._unclaimed.pop(key, None)
         if early:
