@@ -598,7 +598,7 @@ cdef inquiry _fields_clear = (<_GCSlots *><void *>Routes).tp_clear
 
 
 cdef int _routes_traverse(Routes self, visitproc visit, void *arg) noexcept:
-    cdef int r = _fields_traverse(<PyObject *>self, visit, arg)
+    cdef int r = _fields_traverse(<PyObject *>self, visit, arg) if _fields_traverse != NULL else 0
     cdef size_t j
     if r or self._slots == NULL:
         return r
@@ -612,7 +612,7 @@ cdef int _routes_traverse(Routes self, visitproc visit, void *arg) noexcept:
 
 cdef int _routes_clear(Routes self) noexcept:
     self._drop_table()
-    return _fields_clear(<PyObject *>self)
+    return _fields_clear(<PyObject *>self) if _fields_clear != NULL else 0
 
 
 (<_GCSlots *><void *>Routes).tp_traverse = <traverseproc>_routes_traverse
