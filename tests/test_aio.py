@@ -374,3 +374,41 @@ def test_other_tasks_run_between_any_two_batches_while_a_native_producer_saturat
     seen = dispatcher.ticks_at_batch
     assert len(seen) >= total // 256
     assert all(b > a for a, b in zip(seen, seen[1:])), "two batches with no other task between"
+
+
+def test_a_timed_out_register_among_others_of_its_context_leaves_only_its_own_place():
+    async def main():
+        ring = cbring.Ring(64)
+        async with aio.Dispatcher(ring) as dispatcher:
+            first = dispatcher.register(5)
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(dispatcher.register(5), 0)
+            last = dispatcher.register(5)
+            assert dispatcher.pending == 2 and dispatcher._waiting == {5: [first, last]}
+            complete(ring, 5, result=1)
+            complete(ring, 5, result=2)
+            outcomes = [await first, await last]
+            ring.close()
+        return outcomes
+
+    assert run(main()) == [cbring.AsyncResult(1, 0), cbring.AsyncResult(2, 0)]
+
+
+def test_futures_registered_before_and_after_the_runner_starts_both_leave_when_cancelled():
+    async def main():
+        ring = cbring.Ring(64)
+        dispatcher = aio.Dispatcher(ring)
+        early = dispatcher.register(3)         # no runner yet: made for the running loop
+        async with dispatcher:
+            late = dispatcher.register(3)
+            again = dispatcher.register(3)
+            assert type(early) is type(late) is aio._Waiter
+            early.cancel()
+            late.cancel()
+            assert dispatcher.pending == 1 and dispatcher._waiting == {3: [again]}
+            complete(ring, 3, result=6)
+            result = await again
+            ring.close()
+        return result
+
+    assert run(main()) == cbring.AsyncResult(6, 0)

@@ -146,3 +146,237 @@ def test_the_compiled_routing_of_a_batch_and_the_python_routing_of_its_events_ag
     assert dispatched == EVENTS * (requests // 2) and unknown == EVENTS * (requests // 2)
     # the odd requests' and the cancelled one's completions were kept until their HANDLE_CLOSING
     assert unclaimed == 0 and discarded == requests // 2 + 1
+
+
+CLOSING = cbring.InternetStatus.HANDLE_CLOSING
+HEADERS = 41   # RESPONSE_RECEIVED, a DWORD: any status the routing only counts
+
+
+def closing(ring, context, handle=1):
+    _testing.call_status(ring.status_callback, handle, context, CLOSING, handle.to_bytes(8, "little"))
+
+
+def received(ring, context):
+    _testing.call_status(ring.status_callback, 1, context, HEADERS, (4096).to_bytes(4, "little"))
+
+
+def outcome(future):
+    if not future.done():
+        return "pending"
+    if future.cancelled():
+        return "cancelled"
+    error = future.exception()
+    return future.result().dwResult if error is None else f"{type(error).__name__}: {error}"
+
+
+def routed(dispatcher, ring, as_events):
+    """Routes what ring holds, as a Batch (the compiled loop) or as StatusEvents."""
+    batch = ring.drain()
+    dispatcher.dispatch(list(batch) if as_events else batch)
+
+
+def counters(dispatcher):
+    return (dispatcher.pending, dispatcher.unknown, dispatcher.dispatched, dispatcher.unclaimed,
+            dispatcher.discarded)
+
+
+@pytest.fixture(params=["batch", "events"])
+def as_events(request):
+    """Both ways dispatch() routes: a Batch in place, or any iterable of StatusEvent."""
+    return request.param == "events"
+
+
+def test_the_futures_of_one_context_settle_oldest_first_from_one_waiter_to_many_and_back(as_events):
+    ring = cbring.Ring(64)
+    dispatcher = Dispatcher(ring)
+    alone = dispatcher.register(4)
+    complete(ring, 4, result=1)
+    routed(dispatcher, ring, as_events)
+    many = [dispatcher.register(4) for _ in range(3)]
+    assert dispatcher.pending == 3 and len(dispatcher._waiting[4]) == 3
+    complete(ring, 4, result=2)
+    complete(ring, 4, result=3)
+    routed(dispatcher, ring, as_events)
+    assert [outcome(f) for f in [alone] + many] == [1, 2, 3, "pending"]
+    again = dispatcher.register(4)
+    complete(ring, 4, result=4)
+    complete(ring, 4, result=5)
+    complete(ring, 4, result=6)
+    routed(dispatcher, ring, as_events)
+    assert [outcome(f) for f in (many[2], again)] == [4, 5]
+    assert dispatcher._waiting == {} and counters(dispatcher) == (0, 0, 6, 1, 0)
+    assert outcome(dispatcher.register(4)) == 6
+    ring.close()
+
+
+@pytest.mark.parametrize("waiters, cancelled", [(1, 0), (2, 0), (3, 1), (3, 2), (2, 1)])
+def test_a_cancelled_future_leaves_its_place_alone_or_among_many_and_the_others_keep_their_order(
+        as_events, waiters, cancelled):
+    ring = cbring.Ring(64)
+    dispatcher = Dispatcher(ring)
+    futures = [dispatcher.register(9) for _ in range(waiters)]
+    assert futures[cancelled].cancel()
+    futures[cancelled].cancel()      # again: it has already left
+    assert dispatcher.pending == waiters - 1
+    assert dispatcher._waiting.get(9, []) == [f for f in futures if not f.cancelled()]
+    for result in range(1, waiters + 1):
+        complete(ring, 9, result=result)
+    routed(dispatcher, ring, as_events)
+    expected = list(range(1, waiters))
+    expected.insert(cancelled, "cancelled")
+    assert [outcome(f) for f in futures] == expected
+    # the completion nobody took is kept for the next register()
+    assert counters(dispatcher) == (0, 0, waiters, 1, 0)
+    assert outcome(dispatcher.register(9)) == waiters
+    ring.close()
+
+
+def test_handle_closing_fails_every_waiter_discards_the_unclaimed_and_ends_each_registration(as_events):
+    ring = cbring.Ring(64)
+    dispatcher = Dispatcher(ring)
+    one = dispatcher.register(1)
+    two = [dispatcher.register(2) for _ in range(2)]
+    dispatcher.register(3).cancel()       # registered, nobody waiting
+    complete(ring, 3, result=7)           # unclaimed, on a registered context
+    complete(ring, 5, result=8)           # unclaimed, on an unknown context
+    for context in (1, 2, 3, 5):
+        closing(ring, context)
+        received(ring, context)           # after its HANDLE_CLOSING: no longer registered
+    routed(dispatcher, ring, as_events)
+    assert outcome(one) == "ConnectionAbortedError: handle of context 1 closed before REQUEST_COMPLETE"
+    assert [outcome(f) for f in two] == [
+        "ConnectionAbortedError: handle of context 2 closed before REQUEST_COMPLETE"] * 2
+    # dispatched: complete(3) and three HANDLE_CLOSINGs; unknown: 5's three, and 1, 2 and 3 after closing
+    assert counters(dispatcher) == (0, 6, 4, 0, 2)
+    assert dispatcher._waiting == {}
+    late = dispatcher.register(3)         # a new registration: nothing was kept for it
+    assert outcome(late) == "pending"
+    ring.close()
+
+
+def test_a_callback_that_registers_while_a_batch_is_routed_gets_that_batchs_next_completion(
+        as_events):
+    """The thread Dispatcher's futures run their callbacks inside set_result():
+    what they register counts from the next record on."""
+    ring = cbring.Ring(64)
+    dispatcher = Dispatcher(ring)
+    later = []
+
+    def register_more(future):
+        later.append(dispatcher.register(6))      # the same context, again
+        later.append(dispatcher.register(11))     # a context first seen in this batch
+
+    first = dispatcher.register(6)
+    first.add_done_callback(register_more)
+    complete(ring, 6, result=1)
+    received(ring, 11)
+    complete(ring, 6, result=2)
+    complete(ring, 11, result=3)
+    with dispatcher:          # dispatch() holds the lock the callback's register() takes again
+        routed(dispatcher, ring, as_events)
+        assert [outcome(f) for f in [first] + later] == [1, 2, 3]
+        assert counters(dispatcher) == (0, 0, 4, 0, 0)
+        ring.close()
+
+
+def test_a_context_closed_and_registered_again_within_one_batch_is_counted_each_time(as_events):
+    ring = cbring.Ring(64)
+    dispatcher = Dispatcher(ring)
+    again = []
+    first = dispatcher.register(8)
+    first.add_done_callback(lambda f: again.append(dispatcher.register(8)))
+    received(ring, 8)
+    closing(ring, 8)
+    received(ring, 8)        # unknown: its registration ended
+    complete(ring, 8, result=1)
+    routed(dispatcher, ring, as_events)
+    assert outcome(first) == "ConnectionAbortedError: handle of context 8 closed before REQUEST_COMPLETE"
+    assert [outcome(f) for f in again] == [1]
+    # the callback's register() started a new registration before the last two records
+    assert counters(dispatcher) == (0, 0, 4, 0, 0)
+    ring.close()
+
+
+def test_whether_a_context_is_registered_is_read_again_after_every_change_within_one_batch(
+        as_events):
+    ring = cbring.Ring(64)
+    dispatcher = Dispatcher(ring)
+    dispatcher.register(20).cancel()          # registered, nobody waiting
+    received(ring, 20)
+    closing(ring, 20)
+    received(ring, 20)                        # unknown: HANDLE_CLOSING ended it
+    closed = dispatcher.handle_closed(0x21)
+    later = []
+    closed.add_done_callback(lambda f: later.append(dispatcher.register(21)))
+    received(ring, 21)                        # unknown
+    closing(ring, 21, handle=0x21)            # unknown; its callback registers 21
+    received(ring, 21)                        # dispatched
+    complete(ring, 21, result=5)
+    routed(dispatcher, ring, as_events)
+    assert closed.result(timeout=0) is None and [outcome(f) for f in later] == [5]
+    assert (dispatcher.dispatched, dispatcher.unknown) == (4, 3)
+    ring.close()
+
+
+def test_thousands_of_contexts_registered_and_closed_in_any_order_are_each_found(as_events):
+    import random
+
+    rng = random.Random(11)
+    contexts = sorted({0, 1, (1 << 64) - 1, *(_testing.context(p, r) for p in range(3) for r in range(500)),
+                       *(rng.getrandbits(64) for _ in range(1500))})
+    closed = set(rng.sample(contexts, len(contexts) // 2))
+    ring = cbring.Ring(1 << 13)
+    dispatcher = Dispatcher(ring)
+    futures = {c: [dispatcher.register(c) for _ in range(1 + c % 2)] for c in contexts}
+    order = list(contexts)
+    rng.shuffle(order)
+    for c in order:
+        if c in closed:
+            closing(ring, c)
+    for n, c in enumerate(contexts):
+        for k in range(1 + c % 2):
+            complete(ring, c, result=2 * n + k + 1)
+    routed(dispatcher, ring, as_events)
+    for n, c in enumerate(contexts):
+        outcomes = [outcome(f) for f in futures[c]]
+        if c in closed:
+            assert outcomes == [f"ConnectionAbortedError: handle of context {c} closed before REQUEST_COMPLETE"
+                                ] * len(outcomes)
+        else:
+            assert outcomes == [2 * n + k + 1 for k in range(len(outcomes))]
+    waiting_on_closed = sum(1 + c % 2 for c in closed)
+    assert counters(dispatcher) == (
+        0, waiting_on_closed, len(closed) + sum(1 + c % 2 for c in contexts if c not in closed),
+        waiting_on_closed, 0)
+    # each closed context's completions came after its HANDLE_CLOSING: kept for a new registration
+    for n, c in enumerate(sorted(closed)[:50]):
+        assert outcome(dispatcher.register(c)) == 2 * contexts.index(c) + 1
+    ring.close()
+
+
+@pytest.mark.parametrize("flavour", ["thread", "asyncio"])
+def test_a_dispatcher_dropped_while_futures_wait_is_garbage_collected(flavour):
+    """Its futures refer back to it (cancel() leaves the routing): the
+    collector must see the futures the routing table holds."""
+    import asyncio
+    import gc
+    import weakref
+
+    from cbring import aio
+
+    async def registered():
+        dispatcher = aio.Dispatcher(cbring.Ring(16))
+        return dispatcher, [dispatcher.register(c) for c in (1, 1, 2)]
+
+    if flavour == "thread":
+        dispatcher = Dispatcher(cbring.Ring(16))
+        futures = [dispatcher.register(c) for c in (1, 1, 2)]
+    else:
+        loop = asyncio.new_event_loop()
+        dispatcher, futures = loop.run_until_complete(registered())
+        loop.close()
+    gone = weakref.ref(dispatcher)
+    waiting = weakref.ref(futures[0])
+    del dispatcher, futures
+    gc.collect()
+    assert gone() is None and waiting() is None

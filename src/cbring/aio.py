@@ -116,16 +116,17 @@ class _Waiter(asyncio.Future):  # type: ignore[type-arg]
     (asyncio.wait_for, Task.cancel): it never takes a completion, and a
     retry's register() gets the next one."""
 
-    # set by Dispatcher._new_future: no __init__ of our own and no __dict__,
-    # so that creating one costs what creating an asyncio.Future costs
-    __slots__ = ("_cbring_forget",)
-    _cbring_forget: tuple[Callable[[int, Any], None], int]
+    # set by the dispatcher once made: no __init__ of our own and no __dict__,
+    # so that creating one costs what creating an asyncio.Future costs; the
+    # dispatcher's forget is one bound method that all its futures share
+    __slots__ = ("_cbring_forget", "_cbring_key")
+    _cbring_forget: Callable[[int, Any], None]
+    _cbring_key: int
 
     def cancel(self, *args: Any, **kwargs: Any) -> bool:
         if not super().cancel(*args, **kwargs):
             return False
-        forget, key = self._cbring_forget
-        forget(key, self)
+        self._cbring_forget(self._cbring_key, self)
         return True
 
 
@@ -158,8 +159,14 @@ class Dispatcher(_dispatch._Routes):
 
     def _new_future(self, forget: Callable[[int, Any], None], key: int) -> _Waiter:
         future = _Waiter(loop=self._loop or asyncio.get_running_loop())
-        future._cbring_forget = (forget, key)
+        future._cbring_forget = forget
+        future._cbring_key = key
         return future
+
+    def _use_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        # register() then makes its futures without a call to _new_future()
+        self._use_waiters(_Waiter, {"loop": loop})
 
     def register(self, context: int) -> asyncio.Future[AsyncResult]:
         """A future for the next REQUEST_COMPLETE of context (registering it if
@@ -187,7 +194,7 @@ class Dispatcher(_dispatch._Routes):
             raise DispatcherClosed(f"run() on a stopped dispatcher: {self._closed}")
         _dispatch._claim(self._ring, self)
         self._running = True
-        self._loop = asyncio.get_running_loop()
+        self._use_loop(asyncio.get_running_loop())
         if self._task is None:
             self._task = asyncio.current_task()
         why = "the ring was closed and drained"
@@ -237,8 +244,9 @@ class Dispatcher(_dispatch._Routes):
         if self._task is not None:
             raise RuntimeError("a Dispatcher can be entered only once")
         _dispatch._claim(self._ring, self)
-        self._loop = asyncio.get_running_loop()
-        self._task = self._loop.create_task(self.run(), name=f"cbring.aio.Dispatcher({self._ring!r})")
+        loop = asyncio.get_running_loop()
+        self._use_loop(loop)
+        self._task = loop.create_task(self.run(), name=f"cbring.aio.Dispatcher({self._ring!r})")
         return self
 
     async def __aexit__(self, exc_type: Optional[type[BaseException]],

@@ -27,12 +27,11 @@ from __future__ import annotations
 import concurrent.futures
 import struct
 import threading
-from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple, cast
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Optional, Tuple, cast
 
 from cbring import _route, _winhttp_routes
-from cbring._core import AsyncResult, Batch, InternetStatus, Ring
-from cbring._errors import DispatcherClosed, EventsDropped, WinINetError
+from cbring._core import AsyncResult, Ring
+from cbring._errors import DispatcherClosed, EventsDropped
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -42,8 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["Dispatcher", "WinHttpDispatcher", "WinHttpRequest", "DEFAULT_MAX_EVENTS",
            "DEFAULT_MAX_UNCLAIMED"]
 
-_COMPLETE = int(InternetStatus.REQUEST_COMPLETE)
-_CLOSING = int(InternetStatus.HANDLE_CLOSING)
 _DWORD_PTR_MAX = (1 << (8 * struct.calcsize("P"))) - 1
 
 #: Events a dispatcher drains at a time: the work it does before it lets
@@ -91,8 +88,10 @@ def _checked_bound(value: object, name: str) -> int:
     return value
 
 
-class _Routes:
-    """The routing state, shared by the thread and asyncio dispatchers.
+class _Routes(_route.Routes):
+    """The routing state, shared by the thread and asyncio dispatchers: the
+    tables and their common paths live in cbring._route.Routes (compiled);
+    this adds the ring, stopping, dropped records and handle_closed().
 
     Subclasses supply _new_future().  A future leaves the routing from its
     own cancel(), not from a done callback: asyncio schedules done callbacks
@@ -100,75 +99,16 @@ class _Routes:
     cancelled future would still hold its place."""
 
     def __init__(self, ring: Ring, *, max_events: Optional[int], max_unclaimed: int) -> None:
-        self._ring = ring
-        self._max_events = DEFAULT_MAX_EVENTS if max_events is None else _checked_bound(
+        max_events = DEFAULT_MAX_EVENTS if max_events is None else _checked_bound(
             max_events, "max_events")
-        self._max_unclaimed = _checked_bound(max_unclaimed, "max_unclaimed")
-        self._waiting: Dict[int, Deque[Any]] = {}   # context -> futures, oldest first
-        self._unclaimed: Dict[int, Deque[StatusEvent]] = {}  # context -> early completions
-        self._unclaimed_count = 0
-        self._closing: Dict[int, List[Any]] = {}    # handle -> futures for its HANDLE_CLOSING
-        self._registered: set[int] = set()
-        self._pending = 0
-        self._closed: Optional[DispatcherClosed] = None
+        super().__init__(_checked_bound(max_unclaimed, "max_unclaimed"))
+        self._ring = ring
+        self._max_events = max_events
         self._dropped_seen = ring.stats.dropped
-        self.unknown = 0      # events whose context nobody registered
-        self.dispatched = 0   # events routed to a registered context
-        self.discarded = 0    # unclaimed completions thrown away (the bound, or HANDLE_CLOSING)
 
     def _new_future(self, forget: Callable[[int, Any], None], key: int) -> Any:
         """A future whose cancel() calls forget(key, future) once it is cancelled."""
         raise NotImplementedError
-
-    @property
-    def pending(self) -> int:
-        """Futures waiting for a REQUEST_COMPLETE."""
-        return self._pending
-
-    @property
-    def unclaimed(self) -> int:
-        """Completions kept for a register() that has not come yet."""
-        return self._unclaimed_count
-
-    @property
-    def closed(self) -> bool:
-        """True once the dispatcher has stopped; register() then raises DispatcherClosed."""
-        return self._closed is not None
-
-    def _register(self, context: object) -> Any:
-        context = _checked_context(context)
-        if self._closed is not None:
-            raise DispatcherClosed(f"register({context}) on a stopped dispatcher: "
-                                   f"{self._closed}") from self._closed.__cause__
-        self._registered.add(context)
-        future = self._new_future(self._forget, context)
-        early = self._unclaimed.get(context)
-        if early:
-            event = early.popleft()
-            self._unclaimed_count -= 1
-            if not early:
-                del self._unclaimed[context]
-            self._settle(future, context, event)
-            return future
-        waiting = self._waiting.get(context)
-        if waiting is None:
-            waiting = self._waiting[context] = deque()
-        waiting.append(future)
-        self._pending += 1
-        return future
-
-    def _forget(self, context: int, future: Any) -> None:
-        """A cancelled future leaves its place at once (called from its cancel())."""
-        waiting = self._waiting.get(context)
-        if waiting is None:
-            return
-        try:
-            waiting.remove(future)
-        except ValueError:
-            return
-        self._pending -= 1
-        if not waiting:
-            del self._waiting[context]
 
     def _forget_closing(self, handle: int, future: Any) -> None:
         waiters = self._closing.get(handle)
@@ -186,75 +126,6 @@ class _Routes:
         self._closing.setdefault(handle, []).append(future)
         return future
 
-    def _unregister(self, context: int) -> None:
-        self._registered.discard(context)
-        self._drop_unclaimed(context)
-        for future in self._waiting.pop(context, ()):
-            self._pending -= 1
-            future.cancel()
-
-    def _drop_unclaimed(self, context: int) -> None:
-        early = self._unclaimed.pop(context, None)
-        if early:
-            self._unclaimed_count -= len(early)
-            self.discarded += len(early)
-
-    def _keep_unclaimed(self, context: int, event: StatusEvent) -> None:
-        if self._unclaimed_count >= self._max_unclaimed:
-            oldest = next(iter(self._unclaimed))
-            early = self._unclaimed[oldest]
-            early.popleft()
-            if not early:
-                del self._unclaimed[oldest]
-            self._unclaimed_count -= 1
-            self.discarded += 1
-        kept = self._unclaimed.get(context)
-        if kept is None:
-            kept = self._unclaimed[context] = deque()
-        kept.append(event)
-        self._unclaimed_count += 1
-
-    def dispatch(self, batch: Iterable[StatusEvent]) -> None:
-        """Routes every event of a batch (a Batch, or any iterable of StatusEvent)."""
-        if type(batch) is Batch:
-            _route.route(self, batch)
-            return
-        registered = self._registered
-        waiting_for = self._waiting
-        for event in batch:
-            context = event.context
-            status = event.status
-            if context in registered:
-                self.dispatched += 1
-            else:
-                self.unknown += 1
-            if status == _COMPLETE:
-                waiting = waiting_for.get(context)
-                while waiting:
-                    future = waiting.popleft()
-                    self._pending -= 1
-                    if not future.done():     # cancelled; cancel() could not find it in time
-                        self._settle(future, context, event)
-                        break
-                else:
-                    self._keep_unclaimed(context, event)
-                if waiting is not None and not waiting:
-                    del waiting_for[context]
-            elif status == _CLOSING:
-                self._handle_closing(context, event.handle)
-
-    def _handle_closing(self, context: int, handle: int) -> None:
-        # what was kept for the context belonged to the handle now closing
-        self._drop_unclaimed(context)
-        if context in self._registered:
-            self._registered.discard(context)
-            for future in self._waiting.pop(context, ()):
-                self._pending -= 1
-                self._fail(future, ConnectionAbortedError(
-                    f"handle of context {context} closed before REQUEST_COMPLETE"))
-        for future in self._closing.pop(handle, ()):
-            self._resolve(future, None)
-
     def _check_drops(self) -> None:
         """Fails the waiting futures when the ring has dropped records since the last look."""
         dropped = self._ring.stats.dropped
@@ -262,32 +133,10 @@ class _Routes:
             return
         lost = dropped - self._dropped_seen
         self._dropped_seen = dropped
-        if not self._pending:
+        if not self.pending:
             return
-        for context, waiting in self._waiting.items():
-            for future in waiting:
-                self._fail(future, EventsDropped(lost, context))
-        self._waiting.clear()
-        self._pending = 0
-
-    def _settle(self, future: Any, context: int, event: StatusEvent) -> None:
-        result = event.result
-        if result is None:
-            self._fail(future, ValueError(
-                f"REQUEST_COMPLETE for context {context} carried no readable INTERNET_ASYNC_RESULT"
-                f" (flags {event.flags})"))
-        elif result:
-            self._resolve(future, AsyncResult(result, event.error or 0))
-        else:
-            self._fail(future, WinINetError(event.error or 0, context))
-
-    def _resolve(self, future: Any, value: object) -> None:
-        if not future.done():
-            future.set_result(value)
-
-    def _fail(self, future: Any, error: BaseException) -> None:
-        if not future.done():
-            future.set_exception(error)
+        for context, future in self._take_waiting():
+            self._fail(future, EventsDropped(lost, context))
 
     def _shut(self, why: str, cause: Optional[BaseException]) -> None:
         """Stops the routing: every future still waiting fails with DispatcherClosed."""
@@ -295,19 +144,17 @@ class _Routes:
             closed = DispatcherClosed(why)
             closed.__cause__ = cause
             self._closed = closed
-        for context, waiting in self._waiting.items():
-            for future in waiting:
-                error = DispatcherClosed(f"{self._closed} before REQUEST_COMPLETE for context {context}")
-                error.__cause__ = cause
-                self._fail(future, error)
-        self._waiting.clear()
-        self._pending = 0
-        for handle, waiters in self._closing.items():
+        for context, future in self._take_waiting():
+            error = DispatcherClosed(f"{self._closed} before REQUEST_COMPLETE for context {context}")
+            error.__cause__ = cause
+            self._fail(future, error)
+        closing = list(self._closing.items())
+        self._closing.clear()
+        for handle, waiters in closing:
             for future in waiters:
                 error = DispatcherClosed(f"{self._closed} before HANDLE_CLOSING of handle {handle}")
                 error.__cause__ = cause
                 self._fail(future, error)
-        self._closing.clear()
 
 
 class _ThreadWaiter(concurrent.futures.Future):  # type: ignore[type-arg]
