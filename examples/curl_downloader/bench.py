@@ -44,7 +44,7 @@ KIB = 1024
 MIB = 1024 * KIB
 
 
-# ---- the server: its own process, asyncio, keep-alive, bodies from memory
+# the server: its own process, asyncio, keep-alive, bodies from memory
 
 def _body(size):
     """The body every file of this size has: incompressible, cheap to make."""
@@ -133,7 +133,7 @@ class Server:
         self.proc.stdout.close()
 
 
-# ---- the clients: each downloads jobs [(url, path)] and returns one result per job
+# the clients: each downloads jobs [(url, path)] and returns one result per job
 
 CONNECTIONS = 16
 IN_FLIGHT = 2 * CONNECTIONS      # transfers at once: the example's default max_transfers
@@ -272,7 +272,7 @@ SETTINGS = {
 }
 
 
-# ---- measuring
+# measuring
 
 def measure(client, base, folder, count, size, check_files=True):
     """Downloads count files of size; returns (seconds, cpu seconds) after

@@ -288,7 +288,7 @@ cdef cbr_dword open_error_of(int os_errno) noexcept nogil:
     return ERROR_OPEN_FAILED         # ENXIO (a FIFO with no reader) and the rest
 
 
-# ---- reporting: every event goes through cbring's C API, from the engine thread
+# reporting: every event goes through cbring's C API, from the engine thread
 
 cdef inline void report(dl_transfer *t, cbr_dword status, const void *info, cbr_dword length) noexcept nogil:
     cdef int r = cbring.cbring_push_status(t.engine.ring, <cbr_hinternet><uintptr_t>t.handle,
@@ -312,7 +312,7 @@ cdef inline void report_received(dl_transfer *t) noexcept nogil:
     report(t, STATUS_RESPONSE_RECEIVED, &n, sizeof(n))
 
 
-# ---- the engine thread
+# the engine thread
 
 cdef size_t on_write(char *data, size_t size, size_t n, void *arg) noexcept nogil:
     cdef dl_transfer *t = <dl_transfer *>arg
@@ -571,7 +571,7 @@ cdef void *engine_main(void *arg) noexcept nogil:
     return NULL
 
 
-# ---- Python's side
+# Python's side
 
 cdef object _CONTEXT_LIMIT = (<object>1) << (8 * sizeof(cbr_dword_ptr))
 
@@ -852,7 +852,7 @@ cdef class Engine:
         self._e = NULL
 
 
-# ---- routing the engine's events to what Python awaits, one drained batch at a time
+# routing the engine's events to what Python awaits, one drained batch at a time
 
 cdef object _tuple_new = tuple.__new__
 
