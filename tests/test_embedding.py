@@ -125,8 +125,8 @@ def test_capsule_is_named_and_versioned():
     get_pointer.restype = ctypes.POINTER(ctypes.c_uint32)
     get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
     table = get_pointer(capsule, b"cbring._core._C_API")
-    assert (table[0], table[1]) == (2, 0)  # major, minor
-    assert table[2] == 16 + 6 * ctypes.sizeof(ctypes.c_void_p)  # four uint32 and six pointers
+    assert (table[0], table[1]) == (2, 1)  # major, minor
+    assert table[2] == 16 + 7 * ctypes.sizeof(ctypes.c_void_p)  # four uint32 and seven pointers
     assert table[3] == cbring.EVENT_SIZE  # the record layout compiled into callers
 
 
@@ -153,7 +153,7 @@ FAKE_TABLES = {
     "misnamed": ("_core._C_API = fake(b'other.name', [2, 0, 64, 64])",
                  r"cannot import cbring.s C API .*is not valid"),
     "newer major": ("_core._C_API = fake(b'cbring._core._C_API', [3, 0, 4096, 64])",
-                    r"version 3.0 .* built for version 2.0 .*rebuild the extension"),
+                    r"version 3.0 .* built for version 2.1 .*rebuild the extension"),
     "older major": ("_core._C_API = fake(b'cbring._core._C_API', [1, 9, 4096, 64])",
                     r"version 1.9 .*upgrade cbring"),
     "shorter table": ("_core._C_API = fake(b'cbring._core._C_API', [2, 0, 24, 64])",

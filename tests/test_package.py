@@ -13,6 +13,8 @@ PUBLIC = ["ANSI_ENCODING", "EVENT_FORMAT", "EVENT_SIZE", "MAX_CAPACITY", "MAX_RI
           "AsyncResult", "Batch",
           "DispatcherClosed", "EventsDropped",
           "InternetStatus", "Ring", "RingStats", "StatusEvent", "WinINetError", "error_name",
+          "WINHTTP_CALLBACK_FLAG_ALL_NOTIFICATIONS", "WinHttpApi", "WinHttpError",
+          "WinHttpSecureFailure", "WinHttpStatus",
           "get_include"]
 
 
@@ -35,7 +37,7 @@ def test_get_include_is_a_folder_holding_the_c_headers():
     folder = cbring.get_include()
     assert os.path.isabs(folder)
     for header in ["record.h", "ring.h", "atomics.h", "wininet_compat.h", "status.h",
-                   "wakeup.h", "clock.h"]:
+                   "wakeup.h", "clock.h", "decode.h", "winhttp.h", "winhttp_compat.h"]:
         assert os.path.isfile(os.path.join(folder, "cbring", header)), header
 
 

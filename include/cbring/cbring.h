@@ -7,6 +7,7 @@
  *     if (cbring_import() < 0) return NULL;             // in your module init
  *     struct cbr_ring *r = cbring_ring(ring_object);    // with the GIL
  *     int res = cbring_push_status(r, h, ctx, status, info, len);  // any thread, no GIL
+ *     res = cbring_push_winhttp_status(r, h, ctx, status, info, len); // a WinHTTP callback's
  *
  * An extension of several C files shares one table, as numpy's
  * PY_ARRAY_UNIQUE_SYMBOL / NO_IMPORT_ARRAY do: every file defines
@@ -46,7 +47,7 @@
 
 #define CBRING_CAPSULE_NAME "cbring._core._C_API"
 #define CBRING_API_MAJOR 2
-#define CBRING_API_MINOR 0
+#define CBRING_API_MINOR 1  /* 1: push_winhttp_status */
 
 struct cbr_ring;
 
@@ -81,6 +82,10 @@ typedef struct cbring_api {
                     const void *info, uint32_t length);
     /* Any thread, no GIL: 1 once the ring's Ring was closed (pushes are late), else 0. */
     int (*closed)(const struct cbr_ring *r);
+    /* Since minor 1.  Decodes WinHTTP-shaped arguments exactly as a Ring's
+     * winhttp_callback does (cbring/winhttp.h); its records have CBR_FLAG_WINHTTP. */
+    int (*push_winhttp_status)(struct cbr_ring *r, cbr_hinternet handle, cbr_dword_ptr context,
+                               cbr_dword status, const void *info, cbr_dword length);
 } cbring_api;
 
 #ifndef CBRING_API_TYPES_ONLY  /* cbring's own _core fills the table: it needs the types alone */
@@ -196,6 +201,14 @@ static inline int cbring_callback(void *user_data, uint64_t handle, uint64_t con
 {
     if (CBRING_API_TABLE_ == NULL) cbring_not_imported_();
     return CBRING_API_TABLE_->callback(user_data, handle, context, status, info, length);
+}
+
+static inline int cbring_push_winhttp_status(struct cbr_ring *r, cbr_hinternet handle,
+                                             cbr_dword_ptr context, cbr_dword status,
+                                             const void *info, cbr_dword length)
+{
+    if (CBRING_API_TABLE_ == NULL) cbring_not_imported_();
+    return CBRING_API_TABLE_->push_winhttp_status(r, handle, context, status, info, length);
 }
 
 static inline int cbring_closed(const struct cbr_ring *r)

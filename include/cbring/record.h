@@ -8,15 +8,17 @@
  *   off size field     meaning
  *     0   8  handle    hInternet the callback was given
  *     8   8  context   dwContext
- *    16   8  result    dwResult for HANDLE_CREATED / REQUEST_COMPLETE; the
- *                      DWORD for DWORD statuses; the handle for
- *                      HANDLE_CLOSING and a bare-handle HANDLE_CREATED; for
- *                      a CBR_FLAG_PAYLOAD record, size << 32 | where (see
- *                      below); else 0
+ *    16   8  result    dwResult for HANDLE_CREATED / REQUEST_COMPLETE (and
+ *                      WinHTTP's REQUEST_ERROR: the API id); the DWORD for
+ *                      DWORD statuses; the handle for HANDLE_CLOSING and a
+ *                      bare-handle HANDLE_CREATED; the pointer itself for a
+ *                      CBR_INFO_BUFFER record; for a CBR_FLAG_PAYLOAD
+ *                      record, size << 32 | where (see below); else 0
  *    24   4  seq       ring position + 1, modulo 2**32 (0 for a record that
  *                      came through the overflow list); the ring uses it to
  *                      publish a record, readers may use it to check order
- *    28   4  status    dwInternetStatus, any value
+ *    28   4  status    dwInternetStatus, any value (a WINHTTP_CALLBACK_STATUS_*
+ *                      value when flags has CBR_FLAG_WINHTTP)
  *    32   4  error     dwError for async results, else 0
  *    36   4  length    dwStatusInformationLength exactly as given
  *    40   2  flags     CBR_FLAG_*
@@ -60,7 +62,9 @@ enum cbr_info_kind {
     CBR_INFO_HANDLE = 3,        /* an HINTERNET into result */
     CBR_INFO_BYTES = 4,         /* bytes into data, data_len of them */
     CBR_INFO_TEXT = 5,          /* ANSI text without its terminator, as bytes */
-    CBR_INFO_TEXT_WIDE = 6      /* UTF-16LE text without its terminator, as bytes */
+    CBR_INFO_TEXT_WIDE = 6,     /* UTF-16LE text without its terminator, as bytes */
+    CBR_INFO_BUFFER = 7         /* the pointer itself into result, never dereferenced (WinHTTP's
+                                 * READ_COMPLETE: the caller's buffer; length: bytes read) */
 };
 
 enum cbr_record_flag {
@@ -68,7 +72,8 @@ enum cbr_record_flag {
     CBR_FLAG_NULL_INFO = 1 << 1,  /* lpvStatusInformation was NULL where a payload was expected */
     CBR_FLAG_SHORT_INFO = 1 << 2, /* length too small for the expected structure: not read */
     CBR_FLAG_SPILLED = 1 << 3,    /* came through the overflow list, not the ring */
-    CBR_FLAG_PAYLOAD = 1 << 4     /* kept whole apart from the record: result says where */
+    CBR_FLAG_PAYLOAD = 1 << 4,    /* kept whole apart from the record: result says where */
+    CBR_FLAG_WINHTTP = 1 << 5     /* from a WinHTTP callback: status is a WINHTTP_CALLBACK_STATUS_* */
 };
 
 /* A CBR_FLAG_PAYLOAD record's payload: its whole size in bytes, and (once

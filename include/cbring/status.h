@@ -26,10 +26,7 @@
 #ifndef CBRING_STATUS_H
 #define CBRING_STATUS_H
 
-#include <string.h>
-
-#include "record.h"
-#include "ring.h"
+#include "decode.h"
 #include "wininet_compat.h"
 
 /* What each documented status carries in lpvStatusInformation, for an A
@@ -67,109 +64,23 @@ CBR_INLINE enum cbr_info_kind cbr_status_payload_w(uint32_t status)
     return cbr_status_payload(status);
 }
 
-/* Bytes of ANSI text at p, without its terminator, reading at most limit. */
-CBR_INLINE size_t cbr_text_len_(const uint8_t *p, size_t limit)
-{
-    const void *nul = memchr(p, 0, limit);
-    return nul != NULL ? (size_t)((const uint8_t *)nul - p) : limit;
-}
-
-/* Bytes of UTF-16LE text at p, without its terminator, reading at most
- * limit (even).  Byte by byte: p may be unaligned. */
-CBR_INLINE size_t cbr_text_len_wide_(const uint8_t *p, size_t limit)
-{
-    size_t i;
-    for (i = 0; i + 1 < limit; i += 2)
-        if ((p[i] | p[i + 1]) == 0)
-            return i;
-    return limit;
-}
-
-/* Decodes as `want` says (from cbr_status_payload or _w) and returns how
- * many bytes of information are to be kept (at most CBR_PAYLOAD_MAX, the
- * first CBR_RECORD_INLINE of them copied into data[]); past the maximum,
- * sets CBR_FLAG_TRUNCATED. */
+/* Decodes as `want` says (from cbr_status_payload or _w), with WinINet's
+ * HANDLE_CREATED taken in either of its shapes; returns the bytes of
+ * information to keep, as cbr_record_read_ does. */
 CBR_INLINE size_t cbr_record_decode_(cbr_record *rec, cbr_hinternet hInternet,
                                      cbr_dword_ptr dwContext, cbr_dword dwInternetStatus,
                                      const void *info, cbr_dword length, enum cbr_info_kind want)
 {
-    size_t need = 0, keep = 0;
-
-    memset(rec, 0, sizeof *rec);
-    rec->handle = (uint64_t)(uintptr_t)hInternet;
-    rec->context = (uint64_t)dwContext;
-    rec->status = (uint32_t)dwInternetStatus;
-    rec->length = (uint32_t)length;
-
-    switch (want) {
-    case CBR_INFO_ASYNC_RESULT: need = sizeof(cbr_async_result); break;
-    case CBR_INFO_DWORD: need = sizeof(cbr_dword); break;
-    case CBR_INFO_HANDLE: need = sizeof(cbr_hinternet); break;
-    default: need = 1; break;
-    }
+    cbr_record_start_(rec, hInternet, dwContext, dwInternetStatus, length);
     /* HANDLE_CREATED is documented as an INTERNET_ASYNC_RESULT whose dwResult
      * is the new handle, but WinINet passes the handle alone, in
      * sizeof(HINTERNET) bytes (Wine's wininet tests assert that length on
      * Windows, and Wine does the same).  dwResult comes first, so both carry
      * the handle there; the bare handle is recorded as a handle. */
-    if (dwInternetStatus == INTERNET_STATUS_HANDLE_CREATED && (size_t)length < need
-        && (size_t)length >= sizeof(cbr_hinternet)) {
+    if (dwInternetStatus == INTERNET_STATUS_HANDLE_CREATED && want == CBR_INFO_ASYNC_RESULT
+        && (size_t)length < sizeof(cbr_async_result) && (size_t)length >= sizeof(cbr_hinternet))
         want = CBR_INFO_HANDLE;
-        need = sizeof(cbr_hinternet);
-    }
-
-    if (info == NULL) {
-        if (length != 0 || need != 1)
-            rec->flags |= CBR_FLAG_NULL_INFO;
-        return 0;
-    }
-    if ((size_t)length < need) {
-        if (need != 1)
-            rec->flags |= CBR_FLAG_SHORT_INFO;
-        return 0;
-    }
-
-    /* memcpy, not a cast: WinINet's pointers are aligned, other callers' may not be. */
-    switch (want) {
-    case CBR_INFO_ASYNC_RESULT: {
-        cbr_async_result ar;
-        memcpy(&ar, info, sizeof ar);
-        rec->result = (uint64_t)ar.dwResult;
-        rec->error = (uint32_t)ar.dwError;
-        break;
-    }
-    case CBR_INFO_DWORD: {
-        cbr_dword v;
-        memcpy(&v, info, sizeof v);
-        rec->result = (uint64_t)v;
-        break;
-    }
-    case CBR_INFO_HANDLE: {
-        cbr_hinternet h;
-        memcpy(&h, info, sizeof h);
-        rec->result = (uint64_t)(uintptr_t)h;
-        break;
-    }
-    default: {
-        if (want == CBR_INFO_TEXT)
-            keep = cbr_text_len_((const uint8_t *)info, (size_t)length < CBR_PAYLOAD_MAX + 1
-                                                            ? (size_t)length : CBR_PAYLOAD_MAX + 1);
-        else if (want == CBR_INFO_TEXT_WIDE)
-            keep = cbr_text_len_wide_((const uint8_t *)info, 2 * (size_t)length < CBR_PAYLOAD_MAX + 2
-                                                                 ? 2 * (size_t)length : CBR_PAYLOAD_MAX + 2);
-        else
-            keep = length;
-        if (keep > CBR_PAYLOAD_MAX) {
-            keep = CBR_PAYLOAD_MAX;
-            rec->flags |= CBR_FLAG_TRUNCATED;
-        }
-        rec->data_len = (uint8_t)(keep < CBR_RECORD_INLINE ? keep : CBR_RECORD_INLINE);
-        memcpy(rec->data, info, rec->data_len);
-        break;
-    }
-    }
-    rec->kind = (uint8_t)want;
-    return keep;
+    return cbr_record_read_(rec, info, length, want);
 }
 
 /* Decodes an A registration's call into rec, whose data[] holds the first
@@ -202,10 +113,7 @@ CBR_INLINE int cbr_ring_push_status_as_(cbr_ring *r, cbr_hinternet hInternet,
 {
     cbr_record rec;
     size_t keep = cbr_record_decode_(&rec, hInternet, dwContext, dwInternetStatus, info, length, want);
-    if (keep > CBR_RECORD_INLINE)
-        return cbr_ring_push_payload_slow(r, &rec, info, keep);
-    /* the decoder never sets CBR_FLAG_PAYLOAD: cbr_ring_push's check is not needed */
-    return cbr_ring_push_(r, &rec);
+    return cbr_ring_push_decoded_(r, &rec, info, keep);
 }
 
 /* The body of a cbring status callback registered with

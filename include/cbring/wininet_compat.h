@@ -6,6 +6,8 @@
  * offsets that a Windows build would have.  cbring's own code uses the
  * cbr_-prefixed names, so that a program that brings its own Windows
  * compatibility layer can define CBR_NO_WININET_NAMES and keep its own.
+ * A Windows program that uses WinHTTP includes <winhttp.h> before any
+ * cbring header (or defines CBR_NO_WININET_H): wininet.h is then left out.
  */
 #ifndef CBRING_WININET_COMPAT_H
 #define CBRING_WININET_COMPAT_H
@@ -15,7 +17,27 @@
 
 #include "atomics.h"
 
-#if defined(_WIN32)
+#if defined(_WIN32) && (defined(CBR_NO_WININET_H) || defined(_WINHTTPX_) || defined(__WINE_WINHTTP_H))
+
+/* A WinHTTP program (it included <winhttp.h> first, the SDK's or
+ * mingw-w64's, or defined CBR_NO_WININET_H): <wininet.h> cannot join
+ * <winhttp.h> in one translation unit, so the types come from windows.h,
+ * with INTERNET_ASYNC_RESULT's layout, which is WINHTTP_ASYNC_RESULT's. */
+#  ifndef WIN32_LEAN_AND_MEAN
+#    define WIN32_LEAN_AND_MEAN
+#  endif
+#  include <windows.h>
+
+typedef LPVOID cbr_hinternet;
+typedef DWORD cbr_dword;
+typedef DWORD_PTR cbr_dword_ptr;
+typedef struct cbr_async_result {
+    DWORD_PTR dwResult;
+    DWORD dwError;
+} cbr_async_result;
+#  define CBR_CALLBACK CALLBACK
+
+#elif defined(_WIN32)
 
 #  ifndef WIN32_LEAN_AND_MEAN
 #    define WIN32_LEAN_AND_MEAN
@@ -51,8 +73,9 @@ typedef INTERNET_ASYNC_RESULT *LPINTERNET_ASYNC_RESULT;
 
 /* The status numbers, which cbring's decoder uses too: each is guarded, so
  * that wininet.h's, or a compatibility layer's included first, is kept,
- * CBR_NO_WININET_NAMES or not (a macro has no type to conflict with). */
-#if !defined(_WIN32)
+ * CBR_NO_WININET_NAMES or not (a macro has no type to conflict with).  On
+ * Windows, wininet.h gives them, except to a WinHTTP program (above). */
+#if !defined(_WIN32) || !defined(_WININET_)
 #  ifndef INTERNET_STATUS_RESOLVING_NAME
 #    define INTERNET_STATUS_RESOLVING_NAME 10
 #  endif

@@ -1,4 +1,4 @@
-"""cbring: WinINet status callbacks into a lock-free ring, drained from Python in batches."""
+"""cbring: WinINet and WinHTTP status callbacks into a lock-free ring, drained from Python in batches."""
 
 import os as _os
 
@@ -9,14 +9,18 @@ from cbring._core import (
     MAX_CAPACITY,
     MAX_RINGS,
     PAYLOAD_MAX,
+    WINHTTP_CALLBACK_FLAG_ALL_NOTIFICATIONS,
     AsyncResult,
     Batch,
     InternetStatus,
     Ring,
     RingStats,
     StatusEvent,
+    WinHttpApi,
+    WinHttpSecureFailure,
+    WinHttpStatus,
 )
-from cbring._errors import DispatcherClosed, EventsDropped, WinINetError, error_name
+from cbring._errors import DispatcherClosed, EventsDropped, WinHttpError, WinINetError, error_name
 
 __all__ = [
     "ANSI_ENCODING",
@@ -25,6 +29,7 @@ __all__ = [
     "MAX_CAPACITY",
     "MAX_RINGS",
     "PAYLOAD_MAX",
+    "WINHTTP_CALLBACK_FLAG_ALL_NOTIFICATIONS",
     "AsyncResult",
     "Batch",
     "DispatcherClosed",
@@ -33,6 +38,10 @@ __all__ = [
     "Ring",
     "RingStats",
     "StatusEvent",
+    "WinHttpApi",
+    "WinHttpError",
+    "WinHttpSecureFailure",
+    "WinHttpStatus",
     "WinINetError",
     "error_name",
     "get_include",

@@ -6,6 +6,7 @@
 #include "cbring/cbring.h"
 #include "cbring/ring.h"
 #include "cbring/status.h"
+#include "cbring/winhttp.h"
 
 static int cbr_capi_push(struct cbr_ring *r, const cbr_record *rec)
 {
@@ -38,6 +39,13 @@ static int cbr_capi_callback(void *user_data, uint64_t handle, uint64_t context,
                          (cbr_dword_ptr)context, (cbr_dword)status, info, (cbr_dword)length);
 }
 
+static int cbr_capi_push_winhttp_status(struct cbr_ring *r, cbr_hinternet handle,
+                                        cbr_dword_ptr context, cbr_dword status, const void *info,
+                                        cbr_dword length)
+{
+    return cbr_ring_push_winhttp_status(r, handle, context, status, info, length);
+}
+
 static int cbr_capi_closed(const struct cbr_ring *r)
 {
     return cbr_ring_closed(r);
@@ -57,6 +65,7 @@ static void *cbr_capi_fill(struct cbr_ring *(*ring_from_object)(PyObject *))
     cbr_capi_table.push_status = cbr_capi_push_status;
     cbr_capi_table.callback = cbr_capi_callback;
     cbr_capi_table.closed = cbr_capi_closed;
+    cbr_capi_table.push_winhttp_status = cbr_capi_push_winhttp_status;
     return &cbr_capi_table;
 }
 

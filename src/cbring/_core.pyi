@@ -39,6 +39,56 @@ class InternetStatus(enum.IntEnum):
     P3P_POLICYREF = 326
     COOKIE_HISTORY = 327
 
+class WinHttpStatus(enum.IntEnum):
+    RESOLVING_NAME = 0x1
+    NAME_RESOLVED = 0x2
+    CONNECTING_TO_SERVER = 0x4
+    CONNECTED_TO_SERVER = 0x8
+    SENDING_REQUEST = 0x10
+    REQUEST_SENT = 0x20
+    RECEIVING_RESPONSE = 0x40
+    RESPONSE_RECEIVED = 0x80
+    CLOSING_CONNECTION = 0x100
+    CONNECTION_CLOSED = 0x200
+    HANDLE_CREATED = 0x400
+    HANDLE_CLOSING = 0x800
+    DETECTING_PROXY = 0x1000
+    REDIRECT = 0x4000
+    INTERMEDIATE_RESPONSE = 0x8000
+    SECURE_FAILURE = 0x10000
+    HEADERS_AVAILABLE = 0x20000
+    DATA_AVAILABLE = 0x40000
+    READ_COMPLETE = 0x80000
+    WRITE_COMPLETE = 0x100000
+    REQUEST_ERROR = 0x200000
+    SENDREQUEST_COMPLETE = 0x400000
+    GETPROXYFORURL_COMPLETE = 0x1000000
+    CLOSE_COMPLETE = 0x2000000
+    SHUTDOWN_COMPLETE = 0x4000000
+    GETPROXYSETTINGS_COMPLETE = 0x8000000
+    SETTINGS_WRITE_COMPLETE = 0x10000000
+    SETTINGS_READ_COMPLETE = 0x20000000
+
+class WinHttpApi(enum.IntEnum):
+    API_RECEIVE_RESPONSE = 1
+    API_QUERY_DATA_AVAILABLE = 2
+    API_READ_DATA = 3
+    API_WRITE_DATA = 4
+    API_SEND_REQUEST = 5
+    API_GET_PROXY_FOR_URL = 6
+
+class WinHttpSecureFailure(enum.IntFlag):
+    CERT_REV_FAILED = 0x1
+    INVALID_CERT = 0x2
+    CERT_REVOKED = 0x4
+    INVALID_CA = 0x8
+    CERT_CN_INVALID = 0x10
+    CERT_DATE_INVALID = 0x20
+    CERT_WRONG_USAGE = 0x40
+    SECURITY_CHANNEL_ERROR = 0x80000000
+
+WINHTTP_CALLBACK_FLAG_ALL_NOTIFICATIONS: int
+
 class RingStats(NamedTuple):
     pushed: int
     drained: int
@@ -78,17 +128,21 @@ class StatusEvent:
     @property
     def context(self) -> int: ...
     @property
-    def status(self) -> InternetStatus | int: ...
+    def api(self) -> Literal["wininet", "winhttp"]: ...
+    @property
+    def status(self) -> InternetStatus | WinHttpStatus | int: ...
     @property
     def status_code(self) -> int: ...
     @property
-    def result(self) -> int | None: ...
+    def result(self) -> WinHttpApi | int | None: ...
     @property
     def error(self) -> int | None: ...
     @property
     def async_result(self) -> AsyncResult | None: ...
     @property
     def info(self) -> int | str | bytes | None: ...
+    @property
+    def buffer(self) -> int | None: ...
     @property
     def raw(self) -> bytes | None: ...
     @property
@@ -138,8 +192,11 @@ class Ring:
     @property
     def status_callback_w(self) -> int: ...
     @property
+    def winhttp_callback(self) -> int: ...
+    @property
     def stats(self) -> RingStats: ...
     def register(self, hinternet: int) -> int: ...
+    def register_winhttp(self, hinternet: int, notifications: int = ...) -> int: ...
     def drain(self, max_events: int | None = None) -> Batch: ...
     def drain_into(self, buffer: Buffer, payloads: Buffer | None = None) -> int: ...
     def wait(self, timeout: float | None = None) -> bool: ...

@@ -49,7 +49,10 @@ cdef extern from "_slots.h" nogil:
     cbr_ring *cbr_slot_ring(int i)
     uintptr_t cbr_slot_callback(int i)
     uintptr_t cbr_slot_callback_w(int i)
+    uintptr_t cbr_slot_callback_h(int i)
     int cbr_slot_register(uintptr_t hinternet, int i, uintptr_t *previous, unsigned long *error)
+    int cbr_slot_register_winhttp(uintptr_t hinternet, int i, uint32_t notifications,
+                                  uintptr_t *previous, unsigned long *error)
 
 cdef extern from "cbring/wininet_compat.h":
     enum:
@@ -79,6 +82,54 @@ cdef extern from "cbring/wininet_compat.h":
         INTERNET_STATUS_P3P_HEADER
         INTERNET_STATUS_P3P_POLICYREF
         INTERNET_STATUS_COOKIE_HISTORY
+
+
+cdef extern from "cbring/winhttp_compat.h":
+    enum:
+        WINHTTP_CALLBACK_STATUS_RESOLVING_NAME
+        WINHTTP_CALLBACK_STATUS_NAME_RESOLVED
+        WINHTTP_CALLBACK_STATUS_CONNECTING_TO_SERVER
+        WINHTTP_CALLBACK_STATUS_CONNECTED_TO_SERVER
+        WINHTTP_CALLBACK_STATUS_SENDING_REQUEST
+        WINHTTP_CALLBACK_STATUS_REQUEST_SENT
+        WINHTTP_CALLBACK_STATUS_RECEIVING_RESPONSE
+        WINHTTP_CALLBACK_STATUS_RESPONSE_RECEIVED
+        WINHTTP_CALLBACK_STATUS_CLOSING_CONNECTION
+        WINHTTP_CALLBACK_STATUS_CONNECTION_CLOSED
+        WINHTTP_CALLBACK_STATUS_HANDLE_CREATED
+        WINHTTP_CALLBACK_STATUS_HANDLE_CLOSING
+        WINHTTP_CALLBACK_STATUS_DETECTING_PROXY
+        WINHTTP_CALLBACK_STATUS_REDIRECT
+        WINHTTP_CALLBACK_STATUS_INTERMEDIATE_RESPONSE
+        WINHTTP_CALLBACK_STATUS_SECURE_FAILURE
+        WINHTTP_CALLBACK_STATUS_HEADERS_AVAILABLE
+        WINHTTP_CALLBACK_STATUS_DATA_AVAILABLE
+        WINHTTP_CALLBACK_STATUS_READ_COMPLETE
+        WINHTTP_CALLBACK_STATUS_WRITE_COMPLETE
+        WINHTTP_CALLBACK_STATUS_REQUEST_ERROR
+        WINHTTP_CALLBACK_STATUS_SENDREQUEST_COMPLETE
+        WINHTTP_CALLBACK_STATUS_GETPROXYFORURL_COMPLETE
+        WINHTTP_CALLBACK_STATUS_CLOSE_COMPLETE
+        WINHTTP_CALLBACK_STATUS_SHUTDOWN_COMPLETE
+        WINHTTP_CALLBACK_STATUS_GETPROXYSETTINGS_COMPLETE
+        WINHTTP_CALLBACK_STATUS_SETTINGS_WRITE_COMPLETE
+        WINHTTP_CALLBACK_STATUS_SETTINGS_READ_COMPLETE
+        API_RECEIVE_RESPONSE
+        API_QUERY_DATA_AVAILABLE
+        API_READ_DATA
+        API_WRITE_DATA
+        API_SEND_REQUEST
+        API_GET_PROXY_FOR_URL
+    # 0x80000000 and 0xffffffff: unsigned, past what an enum member may hold
+    const unsigned int WINHTTP_CALLBACK_FLAG_ALL_NOTIFICATIONS_ "WINHTTP_CALLBACK_FLAG_ALL_NOTIFICATIONS"
+    const unsigned int WINHTTP_CALLBACK_STATUS_FLAG_CERT_REV_FAILED
+    const unsigned int WINHTTP_CALLBACK_STATUS_FLAG_INVALID_CERT
+    const unsigned int WINHTTP_CALLBACK_STATUS_FLAG_CERT_REVOKED
+    const unsigned int WINHTTP_CALLBACK_STATUS_FLAG_INVALID_CA
+    const unsigned int WINHTTP_CALLBACK_STATUS_FLAG_CERT_CN_INVALID
+    const unsigned int WINHTTP_CALLBACK_STATUS_FLAG_CERT_DATE_INVALID
+    const unsigned int WINHTTP_CALLBACK_STATUS_FLAG_CERT_WRONG_USAGE
+    const unsigned int WINHTTP_CALLBACK_STATUS_FLAG_SECURITY_CHANNEL_ERROR
 
 
 InternetStatus = enum.IntEnum("InternetStatus", [
@@ -111,6 +162,66 @@ InternetStatus = enum.IntEnum("InternetStatus", [
 ], module="cbring")
 InternetStatus.__doc__ = "WinINet's INTERNET_STATUS_* codes, with the values wininet.h gives them."
 _status_by_value = {int(s): s for s in InternetStatus}
+
+
+WinHttpStatus = enum.IntEnum("WinHttpStatus", [
+    ("RESOLVING_NAME", WINHTTP_CALLBACK_STATUS_RESOLVING_NAME),
+    ("NAME_RESOLVED", WINHTTP_CALLBACK_STATUS_NAME_RESOLVED),
+    ("CONNECTING_TO_SERVER", WINHTTP_CALLBACK_STATUS_CONNECTING_TO_SERVER),
+    ("CONNECTED_TO_SERVER", WINHTTP_CALLBACK_STATUS_CONNECTED_TO_SERVER),
+    ("SENDING_REQUEST", WINHTTP_CALLBACK_STATUS_SENDING_REQUEST),
+    ("REQUEST_SENT", WINHTTP_CALLBACK_STATUS_REQUEST_SENT),
+    ("RECEIVING_RESPONSE", WINHTTP_CALLBACK_STATUS_RECEIVING_RESPONSE),
+    ("RESPONSE_RECEIVED", WINHTTP_CALLBACK_STATUS_RESPONSE_RECEIVED),
+    ("CLOSING_CONNECTION", WINHTTP_CALLBACK_STATUS_CLOSING_CONNECTION),
+    ("CONNECTION_CLOSED", WINHTTP_CALLBACK_STATUS_CONNECTION_CLOSED),
+    ("HANDLE_CREATED", WINHTTP_CALLBACK_STATUS_HANDLE_CREATED),
+    ("HANDLE_CLOSING", WINHTTP_CALLBACK_STATUS_HANDLE_CLOSING),
+    ("DETECTING_PROXY", WINHTTP_CALLBACK_STATUS_DETECTING_PROXY),
+    ("REDIRECT", WINHTTP_CALLBACK_STATUS_REDIRECT),
+    ("INTERMEDIATE_RESPONSE", WINHTTP_CALLBACK_STATUS_INTERMEDIATE_RESPONSE),
+    ("SECURE_FAILURE", WINHTTP_CALLBACK_STATUS_SECURE_FAILURE),
+    ("HEADERS_AVAILABLE", WINHTTP_CALLBACK_STATUS_HEADERS_AVAILABLE),
+    ("DATA_AVAILABLE", WINHTTP_CALLBACK_STATUS_DATA_AVAILABLE),
+    ("READ_COMPLETE", WINHTTP_CALLBACK_STATUS_READ_COMPLETE),
+    ("WRITE_COMPLETE", WINHTTP_CALLBACK_STATUS_WRITE_COMPLETE),
+    ("REQUEST_ERROR", WINHTTP_CALLBACK_STATUS_REQUEST_ERROR),
+    ("SENDREQUEST_COMPLETE", WINHTTP_CALLBACK_STATUS_SENDREQUEST_COMPLETE),
+    ("GETPROXYFORURL_COMPLETE", WINHTTP_CALLBACK_STATUS_GETPROXYFORURL_COMPLETE),
+    ("CLOSE_COMPLETE", WINHTTP_CALLBACK_STATUS_CLOSE_COMPLETE),
+    ("SHUTDOWN_COMPLETE", WINHTTP_CALLBACK_STATUS_SHUTDOWN_COMPLETE),
+    ("GETPROXYSETTINGS_COMPLETE", WINHTTP_CALLBACK_STATUS_GETPROXYSETTINGS_COMPLETE),
+    ("SETTINGS_WRITE_COMPLETE", WINHTTP_CALLBACK_STATUS_SETTINGS_WRITE_COMPLETE),
+    ("SETTINGS_READ_COMPLETE", WINHTTP_CALLBACK_STATUS_SETTINGS_READ_COMPLETE),
+], module="cbring")
+WinHttpStatus.__doc__ = "WinHTTP's WINHTTP_CALLBACK_STATUS_* codes, named without that prefix, with winhttp.h's values."
+_winhttp_status_by_value = {int(s): s for s in WinHttpStatus}
+
+WinHttpApi = enum.IntEnum("WinHttpApi", [
+    ("API_RECEIVE_RESPONSE", API_RECEIVE_RESPONSE),
+    ("API_QUERY_DATA_AVAILABLE", API_QUERY_DATA_AVAILABLE),
+    ("API_READ_DATA", API_READ_DATA),
+    ("API_WRITE_DATA", API_WRITE_DATA),
+    ("API_SEND_REQUEST", API_SEND_REQUEST),
+    ("API_GET_PROXY_FOR_URL", API_GET_PROXY_FOR_URL),
+], module="cbring")
+WinHttpApi.__doc__ = "The API_* ids winhttp.h gives the call a REQUEST_ERROR reports (WINHTTP_ASYNC_RESULT.dwResult)."
+_winhttp_api_by_value = {int(a): a for a in WinHttpApi}
+
+WinHttpSecureFailure = enum.IntFlag("WinHttpSecureFailure", [
+    ("CERT_REV_FAILED", WINHTTP_CALLBACK_STATUS_FLAG_CERT_REV_FAILED),
+    ("INVALID_CERT", WINHTTP_CALLBACK_STATUS_FLAG_INVALID_CERT),
+    ("CERT_REVOKED", WINHTTP_CALLBACK_STATUS_FLAG_CERT_REVOKED),
+    ("INVALID_CA", WINHTTP_CALLBACK_STATUS_FLAG_INVALID_CA),
+    ("CERT_CN_INVALID", WINHTTP_CALLBACK_STATUS_FLAG_CERT_CN_INVALID),
+    ("CERT_DATE_INVALID", WINHTTP_CALLBACK_STATUS_FLAG_CERT_DATE_INVALID),
+    ("CERT_WRONG_USAGE", WINHTTP_CALLBACK_STATUS_FLAG_CERT_WRONG_USAGE),
+    ("SECURITY_CHANNEL_ERROR", WINHTTP_CALLBACK_STATUS_FLAG_SECURITY_CHANNEL_ERROR),
+], module="cbring")
+WinHttpSecureFailure.__doc__ = ("SECURE_FAILURE's WINHTTP_CALLBACK_STATUS_FLAG_* bits, named without that prefix: "
+                                "what was wrong with the server's certificate or the secure channel.")
+
+WINHTTP_CALLBACK_FLAG_ALL_NOTIFICATIONS = WINHTTP_CALLBACK_FLAG_ALL_NOTIFICATIONS_
 
 RingStats = collections.namedtuple(
     "RingStats",
@@ -274,7 +385,9 @@ cdef void _init_status_members():
 _init_status_members()
 
 
-cdef inline object _status_of(uint32_t code):
+cdef inline object _status_of(uint32_t code, uint16_t flags):
+    if flags & CBR_FLAG_WINHTTP:
+        return _winhttp_status_by_value.get(code, code)
     if code < _STATUS_TABLE:
         if _status_members[code] != NULL:
             return <object>_status_members[code]
@@ -353,10 +466,13 @@ cdef object _decode(uint8_t kind, const char *at, size_t n):
 
 
 cdef object _info(const cbr_record *r, const char *base, size_t base_len):
+    # plain values (tuples() and column() give these); StatusEvent.info names SECURE_FAILURE's bits
     cdef const char *at
     cdef size_t n
     if r.kind == CBR_INFO_DWORD or r.kind == CBR_INFO_HANDLE:
         return r.result
+    if r.kind == CBR_INFO_BUFFER:
+        return r.length  # READ_COMPLETE: the bytes read; the buffer is the caller's
     if r.kind == CBR_INFO_TEXT or r.kind == CBR_INFO_TEXT_WIDE:
         if not _payload_of(r, base, base_len, &at, &n):
             at = <const char *>r.data
@@ -577,9 +693,15 @@ cdef class StatusEvent:
         return self._rec.context
 
     @property
+    def api(self):
+        """"winhttp" for an event from a WinHTTP callback (Ring.winhttp_callback), else "wininet"."""
+        return "winhttp" if self._rec.flags & CBR_FLAG_WINHTTP else "wininet"
+
+    @property
     def status(self):
-        """dwInternetStatus: an InternetStatus member, or a plain int for codes wininet.h does not name."""
-        return _status_of(self._rec.status)
+        """dwInternetStatus: an InternetStatus member, or for an event from WinHTTP (api
+        "winhttp") a WinHttpStatus member; a plain int for codes the API's header does not name."""
+        return _status_of(self._rec.status, self._rec.flags)
 
     @property
     def status_code(self):
@@ -593,13 +715,20 @@ cdef class StatusEvent:
     @property
     def result(self):
         """dwResult for statuses that carry an INTERNET_ASYNC_RESULT (REQUEST_COMPLETE,
-        and HANDLE_CREATED when given one rather than the bare handle), else None."""
-        return self._rec.result if self._rec.kind == CBR_INFO_ASYNC_RESULT else None
+        and HANDLE_CREATED when given one rather than the bare handle), else None.
+        For WinHTTP's REQUEST_ERROR, the API id of the call that failed: a
+        WinHttpApi member (a plain int for ids winhttp.h does not name)."""
+        if self._rec.kind != CBR_INFO_ASYNC_RESULT:
+            return None
+        if self._rec.flags & CBR_FLAG_WINHTTP:
+            return _winhttp_api_by_value.get(self._rec.result, self._rec.result)
+        return self._rec.result
 
     @property
     def error(self):
         """dwError for statuses that carry an INTERNET_ASYNC_RESULT (REQUEST_COMPLETE,
-        and HANDLE_CREATED when given one rather than the bare handle), else None."""
+        and HANDLE_CREATED when given one rather than the bare handle; WinHTTP's
+        REQUEST_ERROR: the ERROR_WINHTTP_* code), else None."""
         return self._rec.error if self._rec.kind == CBR_INFO_ASYNC_RESULT else None
 
     @property
@@ -618,8 +747,29 @@ cdef class StatusEvent:
         CONNECTED_TO_SERVER, REDIRECT): UTF-16LE where the W callback was
         given it, else ANSI (see ANSI_ENCODING); bytes, exactly as given,
         for unknown codes; None for async results (see result and error)
-        and when nothing could be read."""
-        return _info(&self._rec, self._base(), self._base_len())
+        and when nothing could be read.
+
+        For an event from WinHTTP (api "winhttp"): an int for DATA_AVAILABLE,
+        WRITE_COMPLETE, REQUEST_SENT, RESPONSE_RECEIVED and
+        INTERMEDIATE_RESPONSE, a WinHttpSecureFailure for SECURE_FAILURE;
+        READ_COMPLETE's bytes read (the buffer's address is buffer); the
+        whole UTF-16 text for RESOLVING_NAME, NAME_RESOLVED,
+        CONNECTING_TO_SERVER, CONNECTED_TO_SERVER and REDIRECT; the handle for
+        HANDLE_CREATED and HANDLE_CLOSING; None for statuses that carry
+        nothing (bytes if given some anyway) and REQUEST_ERROR; bytes for the
+        rest."""
+        v = _info(&self._rec, self._base(), self._base_len())
+        if (self._rec.flags & CBR_FLAG_WINHTTP and self._rec.kind == CBR_INFO_DWORD
+                and self._rec.status == WINHTTP_CALLBACK_STATUS_SECURE_FAILURE):
+            return WinHttpSecureFailure(v)
+        return v
+
+    @property
+    def buffer(self):
+        """For WinHTTP's READ_COMPLETE, the address of the buffer given to
+        WinHttpReadData (info is the bytes read into it); never read by
+        cbring, since it is the caller's.  None for every other event."""
+        return self._rec.result if self._rec.kind == CBR_INFO_BUFFER else None
 
     @property
     def raw(self):
@@ -676,11 +826,16 @@ cdef class StatusEvent:
 
     def __repr__(self):
         st = self.status
-        parts = [f"status={st!r}" if isinstance(st, InternetStatus) else f"status={st}",
-                 f"handle={self._rec.handle:#x}", f"context={self._rec.context}"]
+        winhttp = self._rec.flags & CBR_FLAG_WINHTTP
+        parts = ["api='winhttp'"] if winhttp else []
+        parts += [f"status={st!r}" if isinstance(st, enum.Enum) else f"status={st}",
+                  f"handle={self._rec.handle:#x}", f"context={self._rec.context}"]
         if self._rec.kind == CBR_INFO_ASYNC_RESULT:
-            parts.append(f"result={self._rec.result}")
+            parts.append(f"result={self.result!r}" if winhttp else f"result={self._rec.result}")
             parts.append(f"error={self._rec.error}")
+        elif self._rec.kind == CBR_INFO_BUFFER:
+            parts.append(f"info={self._rec.length}")
+            parts.append(f"buffer={self._rec.result:#x}")
         elif self._rec.kind != CBR_INFO_NONE:
             parts.append(f"info={self.info!r}")
         if self._rec.flags & CBR_FLAG_TRUNCATED:
@@ -1162,6 +1317,16 @@ A lock-free ring that WinINet status callbacks write into, drained from Python i
         return cbr_slot_callback_w(self._slot)
 
     @property
+    def winhttp_callback(self):
+        """The address of this ring's C status callback for
+        WinHttpSetStatusCallback (what register_winhttp() installs), with
+        the exact WINHTTP_STATUS_CALLBACK signature: it decodes by WinHTTP's
+        table (UTF-16 strings whose length counts characters, REQUEST_ERROR's
+        WINHTTP_ASYNC_RESULT, READ_COMPLETE's buffer address), and its events
+        have api "winhttp".  Otherwise as status_callback, into the same ring."""
+        return cbr_slot_callback_h(self._slot)
+
+    @property
     def stats(self):
         """A RingStats snapshot."""
         cdef cbr_ring_stats s
@@ -1192,6 +1357,31 @@ A lock-free ring that WinINet status callbacks write into, drained from Python i
                 "that calls status callbacks")
         if r == 0:
             raise OSError(None, f"InternetSetStatusCallbackW failed with error {error}", None, error)
+        return previous
+
+    def register_winhttp(self, hinternet, notifications=WINHTTP_CALLBACK_FLAG_ALL_NOTIFICATIONS):
+        """Sets this ring's WinHTTP callback (winhttp_callback) on a WinHTTP
+        handle with WinHttpSetStatusCallback, for the notifications given
+        (a WINHTTP_CALLBACK_FLAG_* mask, every one by default).
+
+        Returns the address of the handle's previous callback (0 if none).
+        Raises OSError (winerror the error) if WinHTTP refuses, and
+        NotImplementedError where WinHTTP does not exist (everywhere but
+        Windows)."""
+        cdef uintptr_t previous = 0
+        cdef unsigned long error = 0
+        self._usable()
+        if cbr_ring_closed(self._r):
+            raise ValueError("register_winhttp() on a closed Ring")
+        h = _checked_index(hinternet, "hinternet", 0, sys.maxsize * 2 + 1)
+        mask = _checked_index(notifications, "notifications", 0, 0xFFFFFFFF)
+        r = cbr_slot_register_winhttp(h, self._slot, <uint32_t>mask, &previous, &error)
+        if r < 0:
+            raise NotImplementedError(
+                "Ring.register_winhttp needs WinHTTP, which exists only on Windows; elsewhere pass "
+                "ring.winhttp_callback to the code that calls WinHTTP status callbacks")
+        if r == 0:
+            raise OSError(None, f"WinHttpSetStatusCallback failed with error {error}", None, error)
         return previous
 
     cdef inline size_t _take(self, cbr_record *out, size_t room) noexcept:

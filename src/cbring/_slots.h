@@ -154,6 +154,7 @@ static inline uint32_t cbr_pause_backoffs(int on)
 #define cbr_backoff cbr_pause_backoff_
 
 #include "cbring/status.h"
+#include "cbring/winhttp.h"
 
 #define CBR_MAX_RINGS 1024
 #define CBR_SLOT_COUNT (2 * CBR_MAX_RINGS)
@@ -168,7 +169,9 @@ static CBR_ALIGNED(CBR_CACHELINE) cbr_ring cbr_slot_rings[CBR_SLOT_COUNT];
  * registration: WinINet hands a handle registered with
  * InternetSetStatusCallbackW its host names and URLs in UTF-16, and one
  * registered with InternetSetStatusCallbackA (or the plain export) in ANSI;
- * nothing in the call says which, so the address does. */
+ * nothing in the call says which, so the address does.  The third is for
+ * WinHttpSetStatusCallback: the same signature, WinHTTP's status numbers
+ * and payloads (cbring/winhttp.h). */
 #if defined(_MSC_VER)
 #  define CBR_SLOT_NOINLINE __declspec(noinline)
 #else
@@ -179,6 +182,13 @@ static void cbr_slot_push(cbr_hinternet h, cbr_dword_ptr c, cbr_dword s, void *i
                           cbr_ring *r)
 {
     (void)cbr_ring_push_status(r, h, c, s, i, l);
+}
+
+CBR_SLOT_NOINLINE
+static void cbr_slot_push_h(cbr_hinternet h, cbr_dword_ptr c, cbr_dword s, void *i, cbr_dword l,
+                            cbr_ring *r)
+{
+    (void)cbr_ring_push_winhttp_status(r, h, c, s, i, l);
 }
 
 CBR_SLOT_NOINLINE
@@ -194,7 +204,10 @@ static void cbr_slot_push_w(cbr_hinternet h, cbr_dword_ptr c, cbr_dword s, void 
     { cbr_slot_push(h, c, s, i, l, &cbr_slot_rings[n]); }                       \
     static void CBR_CALLBACK cbr_slot_cbw_##n(cbr_hinternet h, cbr_dword_ptr c, \
                                               cbr_dword s, void *i, cbr_dword l) \
-    { cbr_slot_push_w(h, c, s, i, l, &cbr_slot_rings[n]); }
+    { cbr_slot_push_w(h, c, s, i, l, &cbr_slot_rings[n]); }                     \
+    static void CBR_CALLBACK cbr_slot_cbh_##n(cbr_hinternet h, cbr_dword_ptr c, \
+                                              cbr_dword s, void *i, cbr_dword l) \
+    { cbr_slot_push_h(h, c, s, i, l, &cbr_slot_rings[n]); }
 #define CBR_SLOT_FN16(p)                                                        \
     CBR_SLOT_FN(p##0) CBR_SLOT_FN(p##1) CBR_SLOT_FN(p##2) CBR_SLOT_FN(p##3)     \
     CBR_SLOT_FN(p##4) CBR_SLOT_FN(p##5) CBR_SLOT_FN(p##6) CBR_SLOT_FN(p##7)     \
@@ -209,7 +222,7 @@ static void cbr_slot_push_w(cbr_hinternet h, cbr_dword_ptr c, cbr_dword s, void 
 CBR_SLOT_FN256(0x0) CBR_SLOT_FN256(0x1) CBR_SLOT_FN256(0x2) CBR_SLOT_FN256(0x3)
 CBR_SLOT_FN256(0x4) CBR_SLOT_FN256(0x5) CBR_SLOT_FN256(0x6) CBR_SLOT_FN256(0x7)
 
-/* name: the callbacks' name prefix, cbr_slot_cb_ (A) or cbr_slot_cbw_ (W) */
+/* name: the callbacks' name prefix, cbr_slot_cb_ (A), cbr_slot_cbw_ (W) or cbr_slot_cbh_ (WinHTTP) */
 #define CBR_SLOT_REF(name, n) name##n,
 #define CBR_SLOT_REF16(name, p)                                                    \
     CBR_SLOT_REF(name, p##0) CBR_SLOT_REF(name, p##1) CBR_SLOT_REF(name, p##2) CBR_SLOT_REF(name, p##3) \
@@ -227,10 +240,12 @@ CBR_SLOT_FN256(0x4) CBR_SLOT_FN256(0x5) CBR_SLOT_FN256(0x6) CBR_SLOT_FN256(0x7)
 
 static const cbr_status_callback cbr_slot_callbacks[CBR_SLOT_COUNT] = { CBR_SLOT_TABLE(cbr_slot_cb_) };
 static const cbr_status_callback cbr_slot_callbacks_w[CBR_SLOT_COUNT] = { CBR_SLOT_TABLE(cbr_slot_cbw_) };
+static const cbr_status_callback cbr_slot_callbacks_h[CBR_SLOT_COUNT] = { CBR_SLOT_TABLE(cbr_slot_cbh_) };
 
 static inline cbr_ring *cbr_slot_ring(int i) { return &cbr_slot_rings[i]; }
 static inline uintptr_t cbr_slot_callback(int i) { return (uintptr_t)cbr_slot_callbacks[i]; }
 static inline uintptr_t cbr_slot_callback_w(int i) { return (uintptr_t)cbr_slot_callbacks_w[i]; }
+static inline uintptr_t cbr_slot_callback_h(int i) { return (uintptr_t)cbr_slot_callbacks_h[i]; }
 
 /* InternetSetStatusCallbackW with slot i's W callback, where WinINet
  * exists: the handle then gets its strings as that callback decodes them.
@@ -249,6 +264,51 @@ static int cbr_slot_register(uintptr_t hinternet, int i, uintptr_t *previous, un
     return 1;
 #else
     (void)hinternet; (void)i; (void)previous; (void)error;
+    return -1;
+#endif
+}
+
+/* WinHttpSetStatusCallback with slot i's WinHTTP callback.  Found at run
+ * time in winhttp.dll (loaded already in any process that has a WinHTTP
+ * handle to give), not linked: <winhttp.h>, which declares it, cannot
+ * share this translation unit with the <wininet.h> that the W
+ * registration needs, and _core then needs no import library of
+ * WinHTTP's.  Returns as cbr_slot_register; *error is
+ * ERROR_PROC_NOT_FOUND (or LoadLibrary's error) without the function. */
+#if defined(_WIN32)
+typedef cbr_status_callback (WINAPI *cbr_winhttp_set_status_callback_fn)(
+    HINTERNET, cbr_status_callback, DWORD, DWORD_PTR);
+#  define CBR_WINHTTP_INVALID_STATUS_CALLBACK ((cbr_status_callback)(intptr_t)-1)
+#endif
+
+static int cbr_slot_register_winhttp(uintptr_t hinternet, int i, uint32_t notifications,
+                                     uintptr_t *previous, unsigned long *error)
+{
+#if defined(_WIN32)
+    cbr_winhttp_set_status_callback_fn set;
+    cbr_status_callback prev;
+    HMODULE dll = GetModuleHandleW(L"winhttp.dll");
+    if (dll == NULL)
+        dll = LoadLibraryExW(L"winhttp.dll", NULL, LOAD_LIBRARY_SEARCH_SYSTEM32);
+    if (dll == NULL) {
+        *error = GetLastError();
+        return 0;
+    }
+    /* the cast through FARPROC's void-returning shape is how GetProcAddress is meant to be used */
+    set = (cbr_winhttp_set_status_callback_fn)(void (*)(void))GetProcAddress(dll, "WinHttpSetStatusCallback");
+    if (set == NULL) {
+        *error = GetLastError();
+        return 0;
+    }
+    prev = set((HINTERNET)hinternet, cbr_slot_callbacks_h[i], (DWORD)notifications, 0);
+    if (prev == CBR_WINHTTP_INVALID_STATUS_CALLBACK) {
+        *error = GetLastError();
+        return 0;
+    }
+    *previous = (uintptr_t)prev;
+    return 1;
+#else
+    (void)hinternet; (void)i; (void)notifications; (void)previous; (void)error;
     return -1;
 #endif
 }

@@ -18,12 +18,14 @@ cdef extern from "cbring/record.h" nogil:
         CBR_INFO_BYTES
         CBR_INFO_TEXT
         CBR_INFO_TEXT_WIDE
+        CBR_INFO_BUFFER
     enum cbr_record_flag:
         CBR_FLAG_TRUNCATED
         CBR_FLAG_NULL_INFO
         CBR_FLAG_SHORT_INFO
         CBR_FLAG_SPILLED
         CBR_FLAG_PAYLOAD
+        CBR_FLAG_WINHTTP
     const char *CBR_RECORD_FORMAT
 
     ctypedef struct cbr_record:
@@ -109,3 +111,10 @@ cdef extern from "cbring/status.h" nogil:
                              cbr_dword dwInternetStatus, const void *info, cbr_dword length)
     int cbr_ring_push_status_w(cbr_ring *r, cbr_hinternet hInternet, cbr_dword_ptr dwContext,
                                cbr_dword dwInternetStatus, const void *info, cbr_dword length)
+
+cdef extern from "cbring/winhttp.h" nogil:
+    cbr_info_kind cbr_winhttp_status_payload(uint32_t status)
+    void cbr_record_from_winhttp_status(cbr_record *rec, cbr_hinternet hInternet, cbr_dword_ptr dwContext,
+                                        cbr_dword dwInternetStatus, const void *info, cbr_dword length)
+    int cbr_ring_push_winhttp_status(cbr_ring *r, cbr_hinternet hInternet, cbr_dword_ptr dwContext,
+                                     cbr_dword dwInternetStatus, const void *info, cbr_dword length)
