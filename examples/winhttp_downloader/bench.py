@@ -102,7 +102,9 @@ async def run_cbring(shim, downloads, dispatcher):
 
 
 async def run_ctypes(shim, downloads, keep):
-    keep.append(await ctypes_callback.download_all_ctypes(downloads, wrap=shim.wrap))
+    # its Python function times itself too (two perf_counter_ns calls): the
+    # rest of the shim's time is the thunk's, mostly waiting for the GIL
+    keep.append(await ctypes_callback.download_all_ctypes(downloads, wrap=shim.wrap, time_body=True))
 
 
 VARIANTS = {
@@ -135,6 +137,7 @@ def main(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--shim", required=True, help="winhttp_timing_shim.dll")
     p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, of " + ", ".join(VARIANTS))
     p.add_argument("urls", nargs="+")
     args = p.parse_args(argv)
     specs = []
@@ -144,8 +147,10 @@ def main(argv):
     shim = Shim(args.shim)
     floor = shim.floor()
     keep = []   # the ctypes thunks: WinHTTP may be returning from one when its round ends
-    results = {name: [] for name in VARIANTS}
-    names = list(VARIANTS)
+    names = args.variants.split(",")
+    if "ctypes" not in names or "cbring+router" not in names or set(names) - set(VARIANTS):
+        p.error(f"--variants: ctypes and cbring+router, and any of {', '.join(VARIANTS)}")
+    results = {name: [] for name in names}
     for r in range(args.rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
             downloads = [wd.Download(url, bytearray(max(size or 0, 1))) for url, size, _ in specs]
@@ -177,6 +182,10 @@ def main(argv):
               f"{spread([q * per_tick for *_, q in rows]):>18} "
               f"{spread([t * per_tick / 1e6 for _, _, t, *_ in rows], '{:.2f}'):>20}")
     base = results["cbring+router"]
+    bodies = [statistics.median(k.body_ns) for k in keep]
+    print(f"ctypes: its Python function's own time, median per call, {spread(bodies)} ns "
+          f"(decode and call_soon_threadsafe; the rest of its ns/callback is ctypes' thunk "
+          f"and taking the GIL)")
     ratio = [c[2] / b[2] for c, b in zip(results["ctypes"], base)]
     speed = [b[0] / c[0] for c, b in zip(results["ctypes"], base)]
     print(f"ctypes / cbring+router, per round: time in callbacks x{spread(ratio, '{:.1f}')}, "
