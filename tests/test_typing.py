@@ -1,5 +1,6 @@
-"""The README's API type-checks with mypy --strict: a user program of the
-asyncio and thread dispatchers, and cbring.aio and cbring.dispatch themselves."""
+"""The README's API type-checks with mypy --strict: user programs of the
+asyncio and thread dispatchers (WinINet's and WinHTTP's), and cbring.aio
+and cbring.dispatch themselves."""
 
 import os
 import site
@@ -10,7 +11,8 @@ import pytest
 
 import cbring
 
-PROGRAM = os.path.join(os.path.dirname(__file__), "typing", "readme_program.py")
+PROGRAMS = ["readme_program", "winhttp_program"]
+PROGRAM_DIR = os.path.join(os.path.dirname(__file__), "typing")
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(cbring.__file__)))
 
 
@@ -27,8 +29,10 @@ def _parser_flags():
     return []
 
 
-def test_the_readme_program_runs():
-    done = subprocess.run([sys.executable, "-X", "faulthandler", PROGRAM], capture_output=True,
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_the_readme_program_runs(program):
+    done = subprocess.run([sys.executable, "-X", "faulthandler",
+                           os.path.join(PROGRAM_DIR, program + ".py")], capture_output=True,
                           text=True, timeout=120, env=dict(os.environ, PYTHONPATH=PACKAGE_ROOT))
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.endswith("ok\n")
@@ -41,10 +45,10 @@ def test_mypy_strict_passes_on_the_readme_program_and_the_dispatchers(tmp_path, 
     # an installed cbring is found in site-packages (which mypy refuses in
     # MYPYPATH), an in-place build through MYPYPATH.  For POSIX and for
     # Windows wherever it runs: typeshed's OSError differs between them.
-    path = [os.path.dirname(PROGRAM)]
+    path = [PROGRAM_DIR]
     if PACKAGE_ROOT not in site.getsitepackages():
         path.append(PACKAGE_ROOT)
-    modules = ["readme_program", "cbring.aio", "cbring.dispatch", "cbring._errors"]
+    modules = [*PROGRAMS, "cbring.aio", "cbring.dispatch", "cbring._winhttp_routes", "cbring._errors"]
     checked = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--platform", platform, *_parser_flags(), "--no-error-summary", "--cache-dir",
          str(tmp_path / "cache"), *(arg for m in modules for arg in ("-m", m))],

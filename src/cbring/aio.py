@@ -15,8 +15,10 @@ it raises RuntimeError."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, AsyncGenerator, AsyncIterator, Callable, Optional
+from typing import (TYPE_CHECKING, Any, AsyncGenerator, AsyncIterator, Callable, Iterable, Optional,
+                    cast)
 
+from cbring import _winhttp_routes
 from cbring import dispatch as _dispatch
 from cbring._core import AsyncResult, Batch, Ring
 from cbring._errors import DispatcherClosed
@@ -24,7 +26,9 @@ from cbring._errors import DispatcherClosed
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["Dispatcher", "DispatcherClosed", "batches"]
+    from cbring._core import StatusEvent
+
+__all__ = ["Dispatcher", "DispatcherClosed", "WinHttpDispatcher", "WinHttpRequest", "batches"]
 
 # how long the worker thread of a loop without add_reader waits at a time
 _WORKER_WAIT = 0.25
@@ -235,6 +239,130 @@ class Dispatcher(_dispatch._Routes):
         _dispatch._claim(self._ring, self)
         self._loop = asyncio.get_running_loop()
         self._task = self._loop.create_task(self.run(), name=f"cbring.aio.Dispatcher({self._ring!r})")
+        return self
+
+    async def __aexit__(self, exc_type: Optional[type[BaseException]],
+                        exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
+        await self.aclose()
+
+
+class WinHttpRequest(_winhttp_routes.Request):
+    """The asyncio futures of one WinHTTP request handle (WinHttpDispatcher.request()).
+
+    Each method returns a new future for the handle's next event of its
+    kind: ask first, then start the call.  A REQUEST_ERROR naming the call
+    fails its future with cbring.WinHttpError; HANDLE_CLOSING resolves
+    closed() and fails the others with ConnectionAbortedError."""
+
+    __slots__ = ()
+
+    def send_complete(self) -> asyncio.Future[None]:
+        """WinHttpSendRequest's SENDREQUEST_COMPLETE."""
+        future: asyncio.Future[None] = self._ask(_winhttp_routes.SENDREQUEST_COMPLETE)
+        return future
+
+    def headers_available(self) -> asyncio.Future[None]:
+        """WinHttpReceiveResponse's HEADERS_AVAILABLE."""
+        future: asyncio.Future[None] = self._ask(_winhttp_routes.HEADERS_AVAILABLE)
+        return future
+
+    def data_available(self) -> asyncio.Future[int]:
+        """WinHttpQueryDataAvailable's DATA_AVAILABLE: the bytes available (0 at the end)."""
+        future: asyncio.Future[int] = self._ask(_winhttp_routes.DATA_AVAILABLE)
+        return future
+
+    def read_complete(self) -> asyncio.Future[int]:
+        """WinHttpReadData's READ_COMPLETE: the bytes read (0 at the end)."""
+        future: asyncio.Future[int] = self._ask(_winhttp_routes.READ_COMPLETE)
+        return future
+
+    def write_complete(self) -> asyncio.Future[int]:
+        """WinHttpWriteData's WRITE_COMPLETE: the bytes written."""
+        future: asyncio.Future[int] = self._ask(_winhttp_routes.WRITE_COMPLETE)
+        return future
+
+    def closed(self) -> asyncio.Future[None]:
+        """HANDLE_CLOSING, the handle's last callback (WinHttpCloseHandle)."""
+        future: asyncio.Future[None] = self._ask(_winhttp_routes.HANDLE_CLOSING)
+        return future
+
+
+class _WinHttpRunner(Dispatcher):
+    """Dispatcher's runner (run(), aclose(), async with: the ring's claim, the
+    batches, the shutdown) handing every batch to a WinHttpDispatcher.  It
+    relies on run() and aclose() going through self.dispatch(),
+    self._check_drops() and self._shut()."""
+
+    def __init__(self, owner: WinHttpDispatcher, ring: Ring, max_events: Optional[int],
+                 max_unclaimed: int) -> None:
+        super().__init__(ring, max_events=max_events, max_unclaimed=max_unclaimed)
+        self._owner = owner
+
+    def dispatch(self, batch: Iterable[StatusEvent]) -> None:
+        self._owner.dispatch(batch)
+
+    def _check_drops(self) -> None:
+        self._owner._check_drops()
+
+    def _shut(self, why: str, cause: Optional[BaseException]) -> None:
+        super()._shut(why, cause)
+        self._owner._shut(why, cause)
+
+    def __repr__(self) -> str:
+        return repr(self._owner)
+
+
+class WinHttpDispatcher(_winhttp_routes.Routes):
+    """Routes a Ring's WinHTTP events to asyncio futures, by request handle.
+
+        async with cbring.aio.WinHttpDispatcher(ring) as d:
+            req = d.request(hrequest)
+            sent = req.send_complete()     # ask first,
+            WinHttpSendRequest(hrequest, ...)   # then start the call
+            await sent                     # or raises cbring.WinHttpError
+
+    The same guarantees as Dispatcher: ``async with`` keeps the runner task
+    and aclose()s it; every future settles (DispatcherClosed, chained to the
+    runner's exception, when the runner ends for any reason; EventsDropped
+    when the ring drops records); a cancelled future leaves at once; the
+    ring has one consumer; the loop runs other tasks after every batch.
+    A completion nobody asked for is kept for its (handle, kind), at most
+    max_unclaimed in all; past that the oldest is thrown away and counted in
+    ``discarded``, as are a handle's kept completions at its HANDLE_CLOSING.
+    request() and the futures' methods must be called on the loop's thread."""
+
+    _request_class = WinHttpRequest
+
+    def __init__(self, ring: Ring, *, max_events: Optional[int] = None,
+                 max_unclaimed: int = _dispatch.DEFAULT_MAX_UNCLAIMED) -> None:
+        self._runner = _WinHttpRunner(self, ring, max_events, max_unclaimed)
+        super().__init__(ring, max_unclaimed=max_unclaimed)
+
+    def _new_future(self, forget: Callable[[int, Any], None], key: int) -> _Waiter:
+        return self._runner._new_future(forget, key)
+
+    def request(self, hrequest: int, *,
+                on_event: Optional[_winhttp_routes.ProgressHook] = None) -> WinHttpRequest:
+        """The futures of request handle hrequest (the same object until its
+        HANDLE_CLOSING).  on_event, if given, becomes its progress hook: it
+        is called with each of the handle's events that no future waits for
+        (see WinHttpRequest.on_event).  TypeError or ValueError when hrequest
+        is not a non-NULL HINTERNET; DispatcherClosed once stopped."""
+        return cast(WinHttpRequest, self._request(hrequest, on_event))
+
+    async def run(self) -> None:
+        """Routes the ring's batches until it is closed and drained, then fails
+        every future still waiting with DispatcherClosed (see Dispatcher.run())."""
+        await self._runner.run()
+
+    async def aclose(self) -> None:
+        """Routes what the ring holds, stops the runner, and fails every future
+        still waiting with DispatcherClosed.  Re-raises the runner's exception
+        if it failed.  Idempotent."""
+        await self._runner.aclose()
+
+    async def __aenter__(self) -> WinHttpDispatcher:
+        await self._runner.__aenter__()
         return self
 
     async def __aexit__(self, exc_type: Optional[type[BaseException]],

@@ -28,9 +28,9 @@ import concurrent.futures
 import struct
 import threading
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple, cast
 
-from cbring import _route
+from cbring import _route, _winhttp_routes
 from cbring._core import AsyncResult, Batch, InternetStatus, Ring
 from cbring._errors import DispatcherClosed, EventsDropped, WinINetError
 
@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 
     from cbring._core import StatusEvent
 
-__all__ = ["Dispatcher", "DEFAULT_MAX_EVENTS", "DEFAULT_MAX_UNCLAIMED"]
+__all__ = ["Dispatcher", "WinHttpDispatcher", "WinHttpRequest", "DEFAULT_MAX_EVENTS",
+           "DEFAULT_MAX_UNCLAIMED"]
 
 _COMPLETE = int(InternetStatus.REQUEST_COMPLETE)
 _CLOSING = int(InternetStatus.HANDLE_CLOSING)
@@ -421,3 +422,119 @@ class Dispatcher(_Routes):
                  tb: Optional[TracebackType]) -> None:
         self.stop()
 
+
+
+class WinHttpRequest(_winhttp_routes.Request):
+    """The concurrent.futures futures of one WinHTTP request handle
+    (WinHttpDispatcher.request()); see cbring.aio.WinHttpRequest."""
+
+    __slots__ = ()
+
+    def send_complete(self) -> concurrent.futures.Future[None]:
+        """WinHttpSendRequest's SENDREQUEST_COMPLETE."""
+        future: concurrent.futures.Future[None] = self._ask(_winhttp_routes.SENDREQUEST_COMPLETE)
+        return future
+
+    def headers_available(self) -> concurrent.futures.Future[None]:
+        """WinHttpReceiveResponse's HEADERS_AVAILABLE."""
+        future: concurrent.futures.Future[None] = self._ask(_winhttp_routes.HEADERS_AVAILABLE)
+        return future
+
+    def data_available(self) -> concurrent.futures.Future[int]:
+        """WinHttpQueryDataAvailable's DATA_AVAILABLE: the bytes available (0 at the end)."""
+        future: concurrent.futures.Future[int] = self._ask(_winhttp_routes.DATA_AVAILABLE)
+        return future
+
+    def read_complete(self) -> concurrent.futures.Future[int]:
+        """WinHttpReadData's READ_COMPLETE: the bytes read (0 at the end)."""
+        future: concurrent.futures.Future[int] = self._ask(_winhttp_routes.READ_COMPLETE)
+        return future
+
+    def write_complete(self) -> concurrent.futures.Future[int]:
+        """WinHttpWriteData's WRITE_COMPLETE: the bytes written."""
+        future: concurrent.futures.Future[int] = self._ask(_winhttp_routes.WRITE_COMPLETE)
+        return future
+
+    def closed(self) -> concurrent.futures.Future[None]:
+        """HANDLE_CLOSING, the handle's last callback (WinHttpCloseHandle)."""
+        future: concurrent.futures.Future[None] = self._ask(_winhttp_routes.HANDLE_CLOSING)
+        return future
+
+
+class _WinHttpRunner(Dispatcher):
+    """Dispatcher's thread (start(), stop(): the ring's claim, the lock, the
+    shutdown) handing every batch to a WinHttpDispatcher.  It relies on the
+    thread and stop() going through self.dispatch() and self._shut()."""
+
+    def __init__(self, owner: WinHttpDispatcher, ring: Ring, max_events: Optional[int],
+                 max_unclaimed: int) -> None:
+        super().__init__(ring, max_events=max_events, max_unclaimed=max_unclaimed)
+        self._owner = owner
+
+    def dispatch(self, batch: Iterable[StatusEvent]) -> None:
+        self._owner.dispatch(batch)
+
+    def _shut(self, why: str, cause: Optional[BaseException]) -> None:
+        super()._shut(why, cause)
+        self._owner._shut(why, cause)
+
+    def __repr__(self) -> str:
+        return repr(self._owner)
+
+
+class WinHttpDispatcher(_winhttp_routes.Routes):
+    """Routes a Ring's WinHTTP events to concurrent.futures.Future objects, by
+    request handle, from a background thread.
+
+        with WinHttpDispatcher(ring) as d:
+            req = d.request(hrequest)
+            sent = req.send_complete()     # ask first,
+            WinHttpSendRequest(hrequest, ...)   # then start the call
+            sent.result(timeout=10)        # or raises cbring.WinHttpError
+
+    The same guarantees as cbring.aio.WinHttpDispatcher, and stop() (and
+    leaving the with block) settles every future as Dispatcher.stop() does.
+    request() and the futures' methods may be called from any thread."""
+
+    _request_class = WinHttpRequest
+
+    def __init__(self, ring: Ring, *, max_events: Optional[int] = None,
+                 max_unclaimed: int = DEFAULT_MAX_UNCLAIMED) -> None:
+        self._runner = _WinHttpRunner(self, ring, max_events, max_unclaimed)
+        super().__init__(ring, max_unclaimed=max_unclaimed)
+
+    def _new_future(self, forget: Callable[[int, Any], None], key: int) -> _ThreadWaiter:
+        return self._runner._new_future(forget, key)
+
+    def request(self, hrequest: int, *,
+                on_event: Optional[_winhttp_routes.ProgressHook] = None) -> WinHttpRequest:
+        """The futures of request handle hrequest (the same object until its
+        HANDLE_CLOSING); see cbring.aio.WinHttpDispatcher.request()."""
+        with self._runner._lock:
+            return cast(WinHttpRequest, self._request(hrequest, on_event))
+
+    def _ask(self, request: _winhttp_routes.Request, kind: int) -> Any:
+        with self._runner._lock:
+            return super()._ask(request, kind)
+
+    def dispatch(self, batch: Iterable[StatusEvent]) -> None:
+        with self._runner._lock:
+            super().dispatch(batch)
+            self._check_drops()
+
+    def start(self) -> WinHttpDispatcher:
+        """Starts the thread that waits on the ring and dispatches its batches."""
+        self._runner.start()
+        return self
+
+    def stop(self) -> None:
+        """Dispatches what the ring holds, stops the thread, and fails every
+        future still waiting with DispatcherClosed.  Idempotent."""
+        self._runner.stop()
+
+    def __enter__(self) -> WinHttpDispatcher:
+        return self.start()
+
+    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        self.stop()
