@@ -89,7 +89,7 @@ class Spec:
 def parse(args):
     specs = [Spec(k, arg) for k, arg in enumerate(args)]
     if sum(s.hops > 0 for s in specs) != 1 or sum(s.refused for s in specs) != 1:
-        raise SystemExit("winhttp_check: expected one URL through /hop/N/ and one refused URL")
+        raise ValueError("winhttp_check: expected one URL through /hop/N/ and one refused URL")
     # run-under-wine.sh passes the trickled URL last, as wininet_check.py's callers do
     specs[-1].trickled = True
     return specs
@@ -264,24 +264,32 @@ ROUNDS = {
 }
 
 
+def run(urls, rounds=tuple(ROUNDS)):
+    """Every round named, in order, each on a new loop; CheckFailed says what failed."""
+    specs = parse(urls)
+    for key in rounds:
+        name, loop_factory, round_ = ROUNDS[key]
+        loop = loop_factory()
+        try:
+            loop.run_until_complete(round_(name, specs))
+        finally:
+            loop.close()
+
+
 def main(argv):
     if sys.platform != "win32":
         print("winhttp_check: WinHTTP exists only on Windows", file=sys.stderr)
         return 2
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rounds", default=",".join(ROUNDS))
+    p.add_argument("--rounds", default=",".join(ROUNDS), help="comma-separated, of " + ", ".join(ROUNDS))
     p.add_argument("urls", nargs="+")
     args = p.parse_args(argv)
-    specs = parse(args.urls)
+    rounds = args.rounds.split(",")
+    if set(rounds) - set(ROUNDS):
+        p.error(f"--rounds: of {', '.join(ROUNDS)}")
     print(f"winhttp_check: Python {sys.version.split()[0]}, cbring from {cbring.__file__}")
     try:
-        for key in args.rounds.split(","):
-            name, loop_factory, run = ROUNDS[key]
-            loop = loop_factory()
-            try:
-                loop.run_until_complete(run(name, specs))
-            finally:
-                loop.close()
+        run(args.urls, rounds)
     except CheckFailed as e:
         print(f"FAIL {e}")
         return 1
