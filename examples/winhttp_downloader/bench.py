@@ -138,8 +138,12 @@ def main(argv):
     p.add_argument("--shim", required=True, help="winhttp_timing_shim.dll")
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, of " + ", ".join(VARIANTS))
+    p.add_argument("--switch-interval", type=float, default=None,
+                   help="sys.setswitchinterval() first (default: the interpreter's, 0.005 s)")
     p.add_argument("urls", nargs="+")
     args = p.parse_args(argv)
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
     specs = []
     for k, arg in enumerate(args.urls):
         url, _, size = arg.rpartition("=")
@@ -169,7 +173,8 @@ def main(argv):
     print(f"bench: {len(specs)} downloads a round ({sum(s or 0 for _, s, _ in specs)} bytes), "
           f"{args.rounds} interleaved rounds; Ring capacity 256 (download_all's default), "
           f"WinHttpReadData of at most {wd.DEFAULT_READ_SIZE} bytes; TSC {1 / per_tick:.3f} GHz; "
-          f"the shim's floor (an empty callback) {floor * per_tick:.0f} ns a call")
+          f"the shim's floor (an empty callback) {floor * per_tick:.0f} ns a call; "
+          f"switch interval {sys.getswitchinterval() * 1000:g} ms")
     print("median [min-max] over the rounds:")
     print(f"{'variant':18} {'downloads/s':>16} {'callbacks':>14} {'callbacks/s':>20} "
           f"{'ns/callback':>16} {'p99 ns':>18} {'ms in callbacks':>20}")
