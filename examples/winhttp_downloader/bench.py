@@ -82,19 +82,16 @@ class Shim:
         return (ns - self.t0[1]) / (tsc - self.t0[0])
 
 
-def set_callback(address):
-    def register(dll_or_ring, session):
-        dll = _winhttp.load()
-        previous = dll.WinHttpSetStatusCallback(session, address,
-                                                _winhttp.WINHTTP_CALLBACK_FLAG_ALL_NOTIFICATIONS, 0)
-        if previous == _winhttp.WINHTTP_INVALID_STATUS_CALLBACK:
-            raise ctypes.WinError(ctypes.get_last_error(), "WinHttpSetStatusCallback failed")
-    return register
+def set_callback(session, address):
+    previous = _winhttp.load().WinHttpSetStatusCallback(
+        session, address, _winhttp.WINHTTP_CALLBACK_FLAG_ALL_NOTIFICATIONS, 0)
+    if previous == _winhttp.WINHTTP_INVALID_STATUS_CALLBACK:
+        raise ctypes.WinError(ctypes.get_last_error(), "WinHttpSetStatusCallback failed")
 
 
 async def run_cbring(shim, downloads, dispatcher):
     def register(ring, session):
-        set_callback(shim.wrap(ring.winhttp_callback))(ring, session)
+        set_callback(session, shim.wrap(ring.winhttp_callback))
     ring = await wd.download_all(downloads, dispatcher=dispatcher, register=register)
     st = ring.stats
     if not (st.pushed == st.drained and st.dropped == 0 and st.late == 0):

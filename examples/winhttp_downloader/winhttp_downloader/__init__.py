@@ -63,10 +63,14 @@ class Download:
         return f"<Download {self.url} {state} redirects={len(self.redirects)}>"
 
 
-def _check(ok, dll, what, api=None, handle=None):
+def _check(ok, dll, what, api=None, handle=None, future=None):
+    """Raises if a call failed at once; future, the completion it would have
+    had, is cancelled then, so that it leaves the dispatcher unawaited."""
     if ok:
         return
     error = ctypes.get_last_error()
+    if future is not None:
+        future.cancel()
     if api is not None:
         raise cbring.WinHttpError(error, api, handle)
     raise ctypes.WinError(error, f"{what} failed")
@@ -108,12 +112,12 @@ async def fetch(events, dll, session, download, *, read_size=DEFAULT_READ_SIZE, 
 
         sent = req.send_complete()
         _check(dll.WinHttpSendRequest(request, None, 0, None, 0, 0, id(download)), dll,
-               "WinHttpSendRequest", cbring.WinHttpApi.API_SEND_REQUEST, request)
+               "WinHttpSendRequest", cbring.WinHttpApi.API_SEND_REQUEST, request, sent)
         await sent
 
         headers = req.headers_available()
         _check(dll.WinHttpReceiveResponse(request, None), dll,
-               "WinHttpReceiveResponse", cbring.WinHttpApi.API_RECEIVE_RESPONSE, request)
+               "WinHttpReceiveResponse", cbring.WinHttpApi.API_RECEIVE_RESPONSE, request, headers)
         await headers
         download.status = _winhttp.query_number(dll, request, _winhttp.WINHTTP_QUERY_STATUS_CODE)
         download.content_length = _winhttp.query_number(dll, request, _winhttp.WINHTTP_QUERY_CONTENT_LENGTH)
@@ -123,7 +127,8 @@ async def fetch(events, dll, session, download, *, read_size=DEFAULT_READ_SIZE, 
         while True:
             available = req.data_available()
             _check(dll.WinHttpQueryDataAvailable(request, None), dll,
-                   "WinHttpQueryDataAvailable", cbring.WinHttpApi.API_QUERY_DATA_AVAILABLE, request)
+                   "WinHttpQueryDataAvailable", cbring.WinHttpApi.API_QUERY_DATA_AVAILABLE, request,
+                   available)
             n = await available
             if n == 0:
                 break
@@ -134,7 +139,7 @@ async def fetch(events, dll, session, download, *, read_size=DEFAULT_READ_SIZE, 
             n = min(n, room, read_size)
             done = req.read_complete()
             _check(dll.WinHttpReadData(request, address + download.received, n, None), dll,
-                   "WinHttpReadData", cbring.WinHttpApi.API_READ_DATA, request)
+                   "WinHttpReadData", cbring.WinHttpApi.API_READ_DATA, request, done)
             download.reads += 1
             got = await done
             download.received += got
@@ -152,8 +157,10 @@ async def fetch(events, dll, session, download, *, read_size=DEFAULT_READ_SIZE, 
                 closed = events.request(handle).closed()
                 if dll.WinHttpCloseHandle(handle):
                     await closed
-                elif download.error is None:
-                    download.error = ctypes.WinError(ctypes.get_last_error(), "WinHttpCloseHandle failed")
+                else:
+                    closed.cancel()
+                    if download.error is None:
+                        download.error = ctypes.WinError(ctypes.get_last_error(), "WinHttpCloseHandle failed")
         del base
     return download
 
@@ -165,7 +172,7 @@ async def run_session(events, dll, session, downloads, **options):
         await asyncio.gather(*(fetch(events, dll, session, d, **options) for d in downloads))
     finally:
         closed = events.request(session).closed()
-        _check(dll.WinHttpCloseHandle(session), dll, "WinHttpCloseHandle")
+        _check(dll.WinHttpCloseHandle(session), dll, "WinHttpCloseHandle", future=closed)
         await closed
 
 
