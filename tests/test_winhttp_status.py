@@ -15,6 +15,8 @@ import struct
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import cbring
 from cbring import WinHttpApi as Api
@@ -430,13 +432,21 @@ def test_tuples_and_columns_give_winhttp_fields_as_plain_values(ring):
     assert batch.column("status") == [int(ev.status) for ev in batch]
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="WinHTTP exists on Windows: register_winhttp() calls it")
 def test_register_winhttp_elsewhere_than_windows_is_not_implemented(ring):
-    if sys.platform == "win32":
-        pytest.skip("on Windows, register_winhttp is exercised under Wine (tests/windows)")
     with pytest.raises(NotImplementedError, match="WinHTTP"):
         ring.register_winhttp(0x1234)
     with pytest.raises(NotImplementedError, match="winhttp_callback"):
         ring.register_winhttp(0x1234, cbring.WINHTTP_CALLBACK_FLAG_ALL_NOTIFICATIONS)
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="WinHTTP exists only on Windows")
+def test_register_winhttp_on_a_handle_winhttp_never_made_is_an_oserror_with_its_error(ring):
+    ERROR_INVALID_HANDLE, ERROR_WINHTTP_INCORRECT_HANDLE_TYPE = 6, 12018  # Wine gives the first
+    with pytest.raises(OSError, match="WinHttpSetStatusCallback failed") as caught:
+        ring.register_winhttp(0x1234)
+    assert caught.value.winerror in (ERROR_INVALID_HANDLE, ERROR_WINHTTP_INCORRECT_HANDLE_TYPE)
+    assert ring.stats.pushed == 0 and not ring.closed
 
 
 def test_register_winhttp_on_a_closed_ring_is_refused(ring):
@@ -579,3 +589,97 @@ def test_the_capsule_pushes_winhttp_statuses_as_the_callback_does(ring):
     winhttp, wininet = ring.drain()
     assert winhttp.api == "winhttp" and winhttp.info == "127.0.0.1"
     assert wininet.api == "wininet" and wininet.status == 1
+
+
+KIND_OF = {**{s: "async" for s in [W.REQUEST_ERROR]}, **{s: "dword" for s in DWORD_STATUSES},
+           **{s: "text" for s in TEXT_STATUSES}, **{s: "handle" for s in HANDLE_STATUSES}}
+
+
+def model(status, info, length):
+    """What winhttp.h promises for one call (READ_COMPLETE apart): (info,
+    raw, result, error, flags), written from the table, not from the C."""
+    kind = KIND_OF.get(status, "bytes")  # statuses that carry nothing keep what is given as bytes
+    need = {"async": 16 if POINTER == 8 else 8, "dword": 4, "handle": POINTER}.get(kind, 1)
+    flags = WINHTTP
+    if info is None:
+        return None, None, None, None, flags | (NULL_INFO if length or need > 1 else 0)
+    if length < need:
+        return None, None, None, None, flags | (SHORT_INFO if need > 1 else 0)
+    if kind == "async":
+        api, error = struct.unpack_from("=QI" if POINTER == 8 else "=II", info)
+        return None, None, api, error, flags
+    if kind in ("dword", "handle"):
+        (value,) = struct.unpack_from("=I" if kind == "dword" else "@P", info)
+        return value, None, None, None, flags
+    if kind == "text":
+        kept = bytes(info[:2 * length])
+        for i in range(0, len(kept) - 1, 2):
+            if kept[i] == kept[i + 1] == 0:
+                kept = kept[:i]
+                break
+    else:
+        kept = bytes(info[:length])
+    if len(kept) > cbring.PAYLOAD_MAX:
+        kept, flags = kept[:cbring.PAYLOAD_MAX], flags | TRUNCATED
+    if len(kept) > 20:
+        flags |= PAYLOAD
+    text = kept.decode("utf-16-le", "surrogatepass") if kind == "text" else kept
+    return text, kept, None, None, flags
+
+
+@st.composite
+def winhttp_calls(draw):
+    status = draw(st.sampled_from([s for s in W if s is not W.READ_COMPLETE] + UNNAMED_CODES))
+    if draw(st.booleans()):
+        info = draw(st.binary(max_size=64))
+    else:  # long: past data[], sometimes past PAYLOAD_MAX
+        unit = draw(st.binary(min_size=1, max_size=8))
+        info = unit * draw(st.integers(1, (cbring.PAYLOAD_MAX + 400) // len(unit)))
+    if draw(st.integers(0, 9)) == 0:
+        return status, None, draw(st.sampled_from([0, 1, 16, 1 << 31]))
+    # a text status reads up to 2 x length bytes: never more than the block holds
+    top = len(info) // 2 if KIND_OF.get(status) == "text" else len(info)
+    return status, info, draw(st.integers(0, top))
+
+
+@given(calls=st.lists(winhttp_calls(), min_size=1, max_size=8))
+def test_every_winhttp_call_decodes_as_the_table_says(calls):
+    with cbring.Ring(16) as ring:
+        check_calls(ring, calls)
+
+
+def check_calls(ring, calls):
+    for status, info, length in calls:
+        call(ring, status, info, length)
+    batch = ring.drain()
+    assert len(batch) == len(calls)
+    for ev, (status, info, length) in zip(batch, calls):
+        want_info, want_raw, want_result, want_error, want_flags = model(status, info, length)
+        if status == W.SECURE_FAILURE and want_info is not None:
+            assert type(ev.info) is Secure
+        assert (ev.info, ev.raw, ev.result, ev.error, ev.flags) == \
+               (want_info, want_raw, want_result, want_error, want_flags)
+        assert ev.api == "winhttp" and ev.status == status and ev.length == length
+        assert ev.buffer is None
+        assert (type(ev.status) is W) == (status in WINHTTP_H.values())
+    assert ring.stats.pushed == len(calls) and ring.stats.payloads_truncated == 0
+
+
+def test_text_without_a_terminator_in_a_block_of_exactly_twice_its_length_is_read_to_its_end(make_ring):
+    # Replay copies each payload into a heap block of exactly its size, so a
+    # read past 2 x length bytes is outside it (ASan reports it in
+    # tests/reliability's build); what comes out is the whole block.
+    texts = ["127.0.0.1", "a" * 10, "x" * 2084, "y" * 2085]
+    calls = [(status, text.encode("utf-16-le"), len(text))
+             for status in TEXT_STATUSES for text in texts]
+    ring = make_ring(256)
+    with _testing.Replay(ring.winhttp_callback, calls, threads=2) as replay:
+        pass
+    events = list(ring.drain())
+    assert len(events) == replay.total == 2 * len(calls)
+    for ev in events:
+        status, info, length = calls[ev.context & 0xFFFFFFFFFF]
+        text = info.decode("utf-16-le")
+        assert ev.status is status and ev.length == length
+        assert ev.info == text[:cbring.PAYLOAD_MAX // 2]
+        assert ev.truncated == (len(info) > cbring.PAYLOAD_MAX)

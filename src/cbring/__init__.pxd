@@ -33,6 +33,8 @@ cdef extern from "cbring/cbring.h":
     size_t cbring_push_batch(cbr_ring *r, const cbr_record *recs, size_t n) nogil
     int cbring_push_status(cbr_ring *r, cbr_hinternet handle, cbr_dword_ptr context,
                            cbr_dword status, const void *info, cbr_dword length) nogil
+    int cbring_push_winhttp_status(cbr_ring *r, cbr_hinternet handle, cbr_dword_ptr context,
+                                   cbr_dword status, const void *info, cbr_dword length) nogil
     int cbring_callback(void *user_data, uint64_t handle, uint64_t context, uint32_t status,
                         const void *info, uint32_t length) nogil
     bint cbring_closed(const cbr_ring *r) nogil

@@ -8,10 +8,13 @@
  * before a payload that does not fit, that a dropped or late record gives
  * its blocks back, that a caller's record cannot claim a chain, that a
  * late call after destroy touches no freed memory, and (POSIX) that a
- * fork child drains what the parent had pushed.  The multi-producer run
- * pushes mixed short and long payloads of known content under each policy
- * and checks every record whole, in each producer's order, every event
- * counted, and every block back in the store at the end. */
+ * fork child drains what the parent had pushed; and WinHTTP's decoding
+ * (winhttp.h): its strings, READ_COMPLETE's buffer, its empty statuses.
+ * The multi-producer run pushes mixed short and long payloads of known
+ * content under each policy, half the producers through WinINet's decoder
+ * and half through WinHTTP's, and checks every record whole, in each
+ * producer's order, every event counted, and every block back in the
+ * store at the end. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,11 +38,15 @@ static void *test_malloc(size_t n)
 
 #include "cbring/ring.h"
 #include "cbring/status.h"
+#include "cbring/winhttp.h"
 #include "check.h"
 #include "portable.h"
 
 /* A status with no documented structure: its information is kept as bytes. */
 #define BYTES_STATUS 9999
+/* The same for WinHTTP: a bit winhttp.h gives no status. */
+#define WINHTTP_BYTES_STATUS 0x40000000u
+enum { VIA_A = 0, VIA_W = 1, VIA_WINHTTP = 2 };
 #define OVER (CBR_PAYLOAD_MAX + 300)  /* the longest information the tests give */
 
 static cbr_ring *new_ring(uint64_t capacity, enum cbr_overflow policy, uint64_t block_ns)
@@ -113,12 +120,16 @@ static void expect_text(cbr_ring *r, int wide_registration, uint32_t status, con
     cbr_record out;
     size_t used, size;
     const uint8_t *got;
-    int res = wide_registration ? cbr_ring_push_status_w(r, (cbr_hinternet)1, 7, status, info, length)
-                                : cbr_ring_push_status(r, (cbr_hinternet)1, 7, status, info, length);
+    int res = wide_registration == VIA_WINHTTP
+                  ? cbr_ring_push_winhttp_status(r, (cbr_hinternet)1, 7, status, info, length)
+              : wide_registration ? cbr_ring_push_status_w(r, (cbr_hinternet)1, 7, status, info, length)
+                                  : cbr_ring_push_status(r, (cbr_hinternet)1, 7, status, info, length);
     CHECK(res == CBR_PUSHED, "status %u length %u: pushed %d", status, length, res);
     CHECK(drain_one(r, &out, payload, &used) == 1, "status %u length %u: drained", status, length);
     got = kept_bytes(&out, payload, &size);
     CHECK(out.kind == kind, "status %u length %u: kind %u, expected %u", status, length, out.kind, kind);
+    CHECK(!!(out.flags & CBR_FLAG_WINHTTP) == (wide_registration == VIA_WINHTTP),
+          "status %u length %u: WinHTTP flag %u", status, length, out.flags);
     CHECK(out.length == length, "status %u: length %u", status, out.length);
     CHECK(size == want_size && memcmp(got, want, want_size) == 0,
           "status %u length %u: kept %zu bytes, expected %zu", status, length, size, want_size);
@@ -418,6 +429,69 @@ typedef struct producer {
     uint8_t buf[OVER];
 } producer;
 
+static void winhttp_is_decoded_by_its_own_table(void)
+{
+    static uint8_t wide[2 * OVER + 2], url[OVER];
+    static uint8_t body[64];
+    cbr_record out;
+    cbr_ring *r = new_ring(64, CBR_OVERFLOW_SPILL, 0);
+    uint8_t payload[64];
+    size_t used, w, i;
+    cbr_dword n = 8192;
+
+    /* every string UTF-16, its length in characters with the terminator */
+    w = utf16(wide, "127.0.0.1", 9);
+    expect_text(r, VIA_WINHTTP, WINHTTP_CALLBACK_STATUS_RESOLVING_NAME, wide, 10, CBR_INFO_TEXT_WIDE, wide, w, 0);
+    expect_text(r, VIA_WINHTTP, WINHTTP_CALLBACK_STATUS_NAME_RESOLVED, wide, 10, CBR_INFO_TEXT_WIDE, wide, w, 0);
+    expect_text(r, VIA_WINHTTP, WINHTTP_CALLBACK_STATUS_CONNECTED_TO_SERVER, wide, 10, CBR_INFO_TEXT_WIDE, wide,
+                w, 0);
+    for (i = 0; i < 2000; i++)
+        url[i] = (uint8_t)('a' + i % 26);
+    w = utf16(wide, (const char *)url, 2000);
+    expect_text(r, VIA_WINHTTP, WINHTTP_CALLBACK_STATUS_REDIRECT, wide, 2001, CBR_INFO_TEXT_WIDE, wide, w, 0);
+    memset(url, 'v', OVER);
+    utf16(wide, (const char *)url, 2085);
+    expect_text(r, VIA_WINHTTP, WINHTTP_CALLBACK_STATUS_REDIRECT, wide, 2086, CBR_INFO_TEXT_WIDE, wide,
+                CBR_PAYLOAD_MAX, 1);
+    /* statuses that carry nothing keep what they are given; other codes are bytes */
+    expect_text(r, VIA_WINHTTP, WINHTTP_CALLBACK_STATUS_HEADERS_AVAILABLE, "extra", 5, CBR_INFO_BYTES, "extra", 5,
+                0);
+    fill(url, OVER, 5);
+    expect_text(r, VIA_WINHTTP, WINHTTP_BYTES_STATUS, url, 3000, CBR_INFO_BYTES, url, 3000, 0);
+
+    /* nothing given: nothing read, nothing flagged */
+    CHECK(cbr_ring_push_winhttp_status(r, (cbr_hinternet)1, 7, WINHTTP_CALLBACK_STATUS_SENDREQUEST_COMPLETE,
+                                       NULL, 0) == CBR_PUSHED, "push SENDREQUEST_COMPLETE");
+    CHECK(drain_one(r, &out, payload, &used) == 1 && out.kind == CBR_INFO_NONE
+          && out.flags == CBR_FLAG_WINHTTP && used == 0, "SENDREQUEST_COMPLETE: kind %u flags %u", out.kind,
+          out.flags);
+    /* READ_COMPLETE: the buffer's address and the bytes read, the buffer untouched */
+    memset(body, 0x5A, sizeof body);
+    CHECK(cbr_ring_push_winhttp_status(r, (cbr_hinternet)1, 7, WINHTTP_CALLBACK_STATUS_READ_COMPLETE, body,
+                                       sizeof body) == CBR_PUSHED, "push READ_COMPLETE");
+    CHECK(drain_one(r, &out, payload, &used) == 1 && out.kind == CBR_INFO_BUFFER
+          && out.result == (uint64_t)(uintptr_t)body && out.length == sizeof body && out.data_len == 0
+          && out.flags == CBR_FLAG_WINHTTP && used == 0, "READ_COMPLETE: kind %u flags %u", out.kind, out.flags);
+    /* REQUEST_ERROR and DATA_AVAILABLE: structures */
+    {
+        cbr_async_result ar;
+        memset(&ar, 0, sizeof ar);
+        ar.dwResult = API_SEND_REQUEST;
+        ar.dwError = 12029;
+        CHECK(cbr_ring_push_winhttp_status(r, (cbr_hinternet)1, 7, WINHTTP_CALLBACK_STATUS_REQUEST_ERROR, &ar,
+                                           sizeof ar) == CBR_PUSHED, "push REQUEST_ERROR");
+        CHECK(drain_one(r, &out, payload, &used) == 1 && out.kind == CBR_INFO_ASYNC_RESULT
+              && out.result == API_SEND_REQUEST && out.error == 12029 && out.flags == CBR_FLAG_WINHTTP,
+              "REQUEST_ERROR: kind %u result %" PRIu64, out.kind, (uint64_t)out.result);
+    }
+    CHECK(cbr_ring_push_winhttp_status(r, (cbr_hinternet)1, 7, WINHTTP_CALLBACK_STATUS_DATA_AVAILABLE, &n,
+                                       sizeof n) == CBR_PUSHED, "push DATA_AVAILABLE");
+    CHECK(drain_one(r, &out, payload, &used) == 1 && out.kind == CBR_INFO_DWORD && out.result == 8192
+          && out.flags == CBR_FLAG_WINHTTP, "DATA_AVAILABLE: kind %u", out.kind);
+    CHECK(free_blocks(r) == all_blocks(r), "every block back after WinHTTP's text");
+    free_ring(r);
+}
+
 static uint64_t mix(uint64_t x)
 {
     x ^= x >> 31;
@@ -447,8 +521,12 @@ static void *produce(void *arg)
         uint64_t seed = ((uint64_t)p->id << 40) | i;
         int res;
         fill(p->buf, n, seed);
-        res = cbr_ring_push_status(p->r, (cbr_hinternet)(uintptr_t)(p->id + 1),
-                                   (cbr_dword_ptr)seed, BYTES_STATUS, p->buf, (cbr_dword)n);
+        if (p->id % 2)  /* odd producers are WinHTTP callbacks */
+            res = cbr_ring_push_winhttp_status(p->r, (cbr_hinternet)(uintptr_t)(p->id + 1),
+                                               (cbr_dword_ptr)seed, WINHTTP_BYTES_STATUS, p->buf, (cbr_dword)n);
+        else
+            res = cbr_ring_push_status(p->r, (cbr_hinternet)(uintptr_t)(p->id + 1),
+                                       (cbr_dword_ptr)seed, BYTES_STATUS, p->buf, (cbr_dword)n);
         p->results[res]++;
         if (res == CBR_LATE)
             break;
@@ -473,6 +551,9 @@ static void check_record(const cbr_record *rec, const uint8_t *payload, uint64_t
     keep = n < CBR_PAYLOAD_MAX ? n : CBR_PAYLOAD_MAX;
     CHECK(rec->length == n && rec->kind == (n ? CBR_INFO_BYTES : CBR_INFO_NONE), "producer %u event %" PRIu64
           ": length %u kind %u", p, i, rec->length, rec->kind);
+    CHECK(!!(rec->flags & CBR_FLAG_WINHTTP) == (p % 2)
+          && rec->status == (p % 2 ? WINHTTP_BYTES_STATUS : BYTES_STATUS),
+          "producer %u event %" PRIu64 ": status %u flags %u", p, i, rec->status, rec->flags);
     if (keep > CBR_RECORD_INLINE && !(rec->flags & CBR_FLAG_PAYLOAD)) {
         /* store exhausted: the prefix, marked */
         CHECK(rec->flags & CBR_FLAG_TRUNCATED, "producer %u event %" PRIu64 ": prefix unmarked", p, i);
@@ -561,6 +642,7 @@ int main(int argc, char **argv)
 {
     uint64_t events = argc > 1 ? strtoull(argv[1], NULL, 10) : 20000;
     text_of_both_registrations_is_kept_whole();
+    winhttp_is_decoded_by_its_own_table();
     an_exhausted_store_truncates_under_drop_and_block_and_grows_under_spill();
     spill_without_memory_truncates_and_counts();
     a_drain_stops_before_a_payload_that_does_not_fit();

@@ -17,7 +17,7 @@ gcc "${warn[@]}" -O2 -g -I"$inc" "$here/ring_stress.c" -o "$out/ring_stress" -lp
 # clang warns from its front end, whatever the optimisation level, so its strict
 # C warnings come with the sanitizer builds below; here the C++ compile.
 echo "== clang++, strict warnings (C++ compile of the headers)"
-printf '#include <cbring/ring.h>\n#include <cbring/status.h>\nint main(void){return 0;}\n' > "$out/headers.cpp"
+printf '#include <cbring/ring.h>\n#include <cbring/status.h>\n#include <cbring/winhttp.h>\nint main(void){return 0;}\n' > "$out/headers.cpp"
 clang++ -std=c++11 -Wall -Wextra -Werror -I"$inc" "$out/headers.cpp" -o "$out/headers_cpp"
 
 echo "== ThreadSanitizer"

@@ -48,6 +48,24 @@ seeds = {
  "hostile_wide_small": unit(2 | 4, 110, 3, b"ab"),
  "hostile_text_max_plus_one": unit(2, 110, 4169, b"x"),
  "hostile_bytes_long": unit(2, 9999, 1 << 31, b"\xfe"),
+ # mode bit 32: WinHTTP's decoder (winhttp.h); its statuses are single bits
+ "h_request_error": unit(32, 0x200000, 0, struct.pack("<QI4x", 5, 12029)),
+ "h_request_error_short": unit(32, 0x200000, 0, struct.pack("<QI", 5, 12029)),
+ "h_data_available": unit(32, 0x40000, 0, struct.pack("<I", 8192)),
+ "h_secure_failure": unit(32, 0x10000, 0, struct.pack("<I", 0x80000008)),
+ "h_read_complete": unit(32, 0x80000, 0, b"body bytes never read"),
+ "h_read_complete_null": unit(32 | 1, 0x80000, 4096, b""),
+ "h_read_complete_hostile": unit(32 | 2, 0x80000, 0xFFFFFFFF, b"x"),
+ "h_resolving_name_chars": unit(32 | 16, 0x1, 0, whost),
+ "h_name_resolved_chars": unit(32 | 16, 0x2, 0, "127.0.0.1\0".encode("utf-16-le")),
+ "h_redirect_past_max": unit(32 | 8 | 16, 0x4000, 9000, "http".encode("utf-16-le")),
+ "h_redirect_hostile": unit(32 | 2, 0x4000, 0xFFFFFFFF, b"a\0"),
+ "h_handle_created": unit(32, 0x400, 0, struct.pack("<Q", 0xC0FFEE)),
+ "h_handle_closing_short": unit(32, 0x800, 0, b"\x01\x02\x03"),
+ "h_headers_available_null": unit(32 | 1, 0x20000, 0, b""),
+ "h_sendrequest_complete_given": unit(32, 0x400000, 0, b"something"),
+ "h_unknown_long": unit(32 | 8, 0x40000000, 5000, b"\x07\x08"),
+ "h_settings_read_complete": unit(32, 0x20000000, 0, b"\x01" * 30),
 }
 os.makedirs(out, exist_ok=True)
 for name, data in seeds.items():

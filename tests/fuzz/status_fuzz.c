@@ -1,6 +1,7 @@
-/* libFuzzer harness for the status decoder (include/cbring/status.h) and
- * the payloads it keeps, built with AddressSanitizer and
- * UndefinedBehaviorSanitizer by tests/fuzz/run.sh.
+/* libFuzzer harness for the status decoders (include/cbring/status.h,
+ * WinINet's, and include/cbring/winhttp.h, WinHTTP's) and the payloads
+ * they keep, built with AddressSanitizer and UndefinedBehaviorSanitizer by
+ * tests/fuzz/run.sh.
  *
  * The decoder's promise (status.h): it never dereferences NULL; for a
  * structure it reads no more than the structure (16 bytes for an
@@ -22,7 +23,10 @@
  * characters (half of it, as Windows gives RESOLVING_NAME); the buffer
  * then grows (the pattern repeated) to what the contract lets the decoder
  * read for that length, if more.  Bit 2 decodes
- * as a W registration (cbr_record_from_status_w), else A.  Each input is
+ * as a W registration (cbr_record_from_status_w), else A; bit 5 by
+ * WinHTTP's table instead (cbr_record_from_winhttp_status: every string
+ * UTF-16, READ_COMPLETE's buffer recorded and never read, so a hostile
+ * buffer for it has no bytes at all).  Each input is
  * also pushed through a ring and drained, with a payload buffer and
  * without, and must come out as decoded, its payload whole. */
 #include <stdint.h>
@@ -32,6 +36,7 @@
 
 #include "cbring/ring.h"
 #include "cbring/status.h"
+#include "cbring/winhttp.h"
 
 #define HEADER 25
 enum {
@@ -39,8 +44,10 @@ enum {
     MODE_HOSTILE = 2,
     MODE_WIDE = 4,      /* the W registration */
     MODE_REPEAT = 8,    /* the pattern repeated to a long buffer */
-    MODE_CHARS = 16     /* the length in UTF-16 characters, not bytes */
+    MODE_CHARS = 16,    /* the length in UTF-16 characters, not bytes */
+    MODE_WINHTTP = 32   /* WinHTTP's decoder (bit 2 is then ignored) */
 };
+enum { API_WININET_A = 0, API_WININET_W = 1, API_WINHTTP = 2 };
 
 static void fail(const char *what, uint32_t status, uint32_t length)
 {
@@ -58,35 +65,43 @@ static uint64_t load_le(const uint8_t *p, int n)
 }
 
 /* How a status with this length is decoded: as its payload says, except
- * HANDLE_CREATED, which WinINet sends as the bare handle (8 <= length < 16). */
-static enum cbr_info_kind decoded_as(uint32_t status, uint32_t length, int wide)
+ * WinINet's HANDLE_CREATED, which WinINet sends as the bare handle
+ * (8 <= length < 16), and WinHTTP's statuses documented to carry nothing,
+ * which keep what they are given as bytes. */
+static enum cbr_info_kind decoded_as(uint32_t status, uint32_t length, int api)
 {
+    enum cbr_info_kind kind;
+    if (api == API_WINHTTP) {
+        kind = cbr_winhttp_status_payload(status);
+        return kind == CBR_INFO_NONE ? CBR_INFO_BYTES : kind;
+    }
     if (status == INTERNET_STATUS_HANDLE_CREATED && length < sizeof(cbr_async_result)
         && length >= sizeof(cbr_hinternet))
         return CBR_INFO_HANDLE;
-    return wide ? cbr_status_payload_w(status) : cbr_status_payload(status);
+    return api == API_WININET_W ? cbr_status_payload_w(status) : cbr_status_payload(status);
 }
 
 /* What the decoder may read for a status (the README's "What cbring must trust"). */
-static size_t allowed(uint32_t status, uint32_t length, int wide)
+static size_t allowed(uint32_t status, uint32_t length, int api)
 {
     uint64_t twice = 2 * (uint64_t)length;
-    switch (decoded_as(status, length, wide)) {
+    switch (decoded_as(status, length, api)) {
     case CBR_INFO_ASYNC_RESULT: return length >= sizeof(cbr_async_result) ? sizeof(cbr_async_result) : 0;
     case CBR_INFO_DWORD: return length >= sizeof(cbr_dword) ? sizeof(cbr_dword) : 0;
     case CBR_INFO_HANDLE: return length >= sizeof(cbr_hinternet) ? sizeof(cbr_hinternet) : 0;
     case CBR_INFO_TEXT: return length < CBR_PAYLOAD_MAX + 1 ? length : CBR_PAYLOAD_MAX + 1;
     case CBR_INFO_TEXT_WIDE: return twice < CBR_PAYLOAD_MAX + 2 ? (size_t)twice : CBR_PAYLOAD_MAX + 2;
+    case CBR_INFO_BUFFER: return 0;  /* the caller's read buffer: never read */
     default: return length < CBR_PAYLOAD_MAX ? length : CBR_PAYLOAD_MAX;
     }
 }
 
 /* The bytes of information kept, read independently of status.h; *over
  * says the information went past CBR_PAYLOAD_MAX. */
-static size_t kept(const uint8_t *buf, uint32_t status, uint32_t length, int wide, int *over)
+static size_t kept(const uint8_t *buf, uint32_t status, uint32_t length, int api, int *over)
 {
-    size_t n = allowed(status, length, wide), i;
-    enum cbr_info_kind kind = decoded_as(status, length, wide);
+    size_t n = allowed(status, length, api), i;
+    enum cbr_info_kind kind = decoded_as(status, length, api);
     if (kind == CBR_INFO_TEXT) {
         for (i = 0; i < n; i++)
             if (buf[i] == 0) {
@@ -134,10 +149,11 @@ static uint8_t *exact_buffer(size_t n, const uint8_t *pattern, size_t pattern_le
  * read of the byte after it (with a length in bytes, a wide string's limit
  * of 2 x length lies far beyond its terminator). */
 static uint8_t *end_at_terminator(uint8_t *buf, size_t *buf_len, uint32_t status, uint32_t length,
-                                  int wide)
+                                  int api)
 {
-    enum cbr_info_kind kind = decoded_as(status, length, wide);
-    size_t n = allowed(status, length, wide), step = wide ? 2 : 1, i;
+    enum cbr_info_kind kind = decoded_as(status, length, api);
+    int wide = kind == CBR_INFO_TEXT_WIDE;
+    size_t n = allowed(status, length, api), step = wide ? 2 : 1, i;
     uint8_t *tight;
     if (kind != CBR_INFO_TEXT && kind != CBR_INFO_TEXT_WIDE)
         return buf;
@@ -155,6 +171,29 @@ static uint8_t *end_at_terminator(uint8_t *buf, size_t *buf_len, uint32_t status
 static cbr_ring ring;
 static uint8_t payload[CBR_PAYLOAD_MAX];
 
+static void decode(int api, cbr_record *rec, uint64_t handle, uint64_t context, uint32_t status,
+                   const void *buf, uint32_t length)
+{
+    cbr_hinternet h = (cbr_hinternet)(uintptr_t)handle;
+    if (api == API_WINHTTP)
+        cbr_record_from_winhttp_status(rec, h, (cbr_dword_ptr)context, status, buf, length);
+    else if (api == API_WININET_W)
+        cbr_record_from_status_w(rec, h, (cbr_dword_ptr)context, status, buf, length);
+    else
+        cbr_record_from_status(rec, h, (cbr_dword_ptr)context, status, buf, length);
+}
+
+static int push(int api, uint64_t handle, uint64_t context, uint32_t status, const void *buf,
+                uint32_t length)
+{
+    cbr_hinternet h = (cbr_hinternet)(uintptr_t)handle;
+    if (api == API_WINHTTP)
+        return cbr_ring_push_winhttp_status(&ring, h, (cbr_dword_ptr)context, status, buf, length);
+    if (api == API_WININET_W)
+        return cbr_ring_push_status_w(&ring, h, (cbr_dword_ptr)context, status, buf, length);
+    return cbr_ring_push_status(&ring, h, (cbr_dword_ptr)context, status, buf, length);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t mode;
@@ -165,14 +204,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *buf = NULL;
     cbr_record rec, out[2];
     enum cbr_info_kind kind;
-    int wide, over = 0, pushed;
+    int api, over = 0, pushed;
+    uint16_t api_flag;
 
     if (size < HEADER)
         return 0;
     if (ring.slots == NULL && cbr_ring_init(&ring, 2, CBR_OVERFLOW_DROP, 0, 0) != 0)
         fail("ring init", 0, 0);
     mode = data[0];
-    wide = !!(mode & MODE_WIDE);
+    api = (mode & MODE_WINHTTP) ? API_WINHTTP : (mode & MODE_WIDE) ? API_WININET_W : API_WININET_A;
+    api_flag = api == API_WINHTTP ? CBR_FLAG_WINHTTP : 0;
     status = (uint32_t)load_le(data + 1, 4);
     length = (uint32_t)load_le(data + 5, 4);
     handle = load_le(data + 9, 8);
@@ -183,41 +224,43 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (mode & MODE_NULL) {
         buf_len = 0;                      /* NULL: nothing may be read, length is anything */
     } else if (mode & MODE_HOSTILE) {
-        buf_len = allowed(status, length, wide);  /* hostile: only what the contract allows */
+        buf_len = allowed(status, length, api);  /* hostile: only what the contract allows */
     } else {
         buf_len = (mode & MODE_REPEAT) ? length % (3 * CBR_PAYLOAD_MAX) : pattern_len;
         if (buf_len > UINT32_MAX)
             return 0;
         length = (mode & MODE_CHARS) ? (uint32_t)(buf_len / 2) : (uint32_t)buf_len;
         /* a wide string's length in bytes lets the decoder look twice as far for its terminator */
-        if (buf_len < allowed(status, length, wide))
-            buf_len = allowed(status, length, wide);
+        if (buf_len < allowed(status, length, api))
+            buf_len = allowed(status, length, api);
     }
     if (!(mode & MODE_NULL) && (buf = exact_buffer(buf_len, pattern, pattern_len)) == NULL)
         return 0;
     if (buf != NULL)
-        buf = end_at_terminator(buf, &buf_len, status, length, wide);
+        buf = end_at_terminator(buf, &buf_len, status, length, api);
     if (!(mode & MODE_NULL) && buf == NULL)
         return 0;
 
     memset(&rec, 0xA5, sizeof rec);  /* the decoder must overwrite every byte */
-    if (wide)
-        cbr_record_from_status_w(&rec, (cbr_hinternet)(uintptr_t)handle, (cbr_dword_ptr)context, status, buf,
-                                 length);
-    else
-        cbr_record_from_status(&rec, (cbr_hinternet)(uintptr_t)handle, (cbr_dword_ptr)context, status, buf,
-                               length);
+    decode(api, &rec, handle, context, status, buf, length);
 
     if (rec.handle != (uint64_t)(uintptr_t)(cbr_hinternet)(uintptr_t)handle
         || rec.context != (uint64_t)(cbr_dword_ptr)context || rec.status != status
         || rec.length != length || rec.seq != 0)
         fail("header fields", status, length);
-    if (rec.flags & ~(CBR_FLAG_TRUNCATED | CBR_FLAG_NULL_INFO | CBR_FLAG_SHORT_INFO))
+    if (rec.flags & ~(CBR_FLAG_TRUNCATED | CBR_FLAG_NULL_INFO | CBR_FLAG_SHORT_INFO | api_flag))
         fail("undefined flag bits", status, length);
+    if ((rec.flags & CBR_FLAG_WINHTTP) != api_flag)
+        fail("the WinHTTP flag, on WinHTTP's records only", status, length);
+    rec.flags = (uint16_t)(rec.flags & ~api_flag);  /* checked: the rest as for WinINet */
     if (rec.data_len > CBR_RECORD_INLINE)
         fail("data_len past data", status, length);
-    kind = decoded_as(status, length, wide);
-    if (buf == NULL) {
+    kind = decoded_as(status, length, api);
+    if (kind == CBR_INFO_BUFFER) {
+        if (rec.kind != CBR_INFO_BUFFER || rec.result != (uint64_t)(uintptr_t)buf || rec.error != 0
+            || rec.data_len != 0 || rec.flags != (buf == NULL ? CBR_FLAG_NULL_INFO : 0))
+            fail("the read buffer's address not kept as given", status, length);
+    } else if (buf == NULL) {
         int expect_flag = length != 0 || !is_stored(kind);
         if (rec.kind != CBR_INFO_NONE || rec.data_len != 0 || rec.result != 0 || rec.error != 0)
             fail("NULL information was read", status, length);
@@ -228,7 +271,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (rec.kind != CBR_INFO_NONE || rec.flags != 0 || rec.data_len != 0)
                 fail("empty information", status, length);
         } else {
-            keep = kept(buf, status, length, wide, &over);
+            keep = kept(buf, status, length, api, &over);
             want = keep < CBR_RECORD_INLINE ? keep : CBR_RECORD_INLINE;
             if (rec.kind != kind || rec.data_len != want || memcmp(rec.data, buf, want) != 0)
                 fail("bytes not copied exactly", status, length);
@@ -238,7 +281,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (rec.result != 0 || rec.error != 0)
             fail("information touched result", status, length);
-    } else if ((want = allowed(status, length, wide)) == 0) {
+    } else if ((want = allowed(status, length, api)) == 0) {
         if (rec.kind != CBR_INFO_NONE || rec.flags != CBR_FLAG_SHORT_INFO || rec.result != 0)
             fail("short information", status, length);
     } else {
@@ -257,12 +300,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rec.data[i] != 0)
             fail("unused data bytes not zeroed", status, length);
 
+    rec.flags = (uint16_t)(rec.flags | api_flag);
+
     /* the same call through the ring, drained with a payload buffer: the
      * record as decoded, but a payload longer than data[] kept whole */
-    pushed = wide ? cbr_ring_push_status_w(&ring, (cbr_hinternet)(uintptr_t)handle, (cbr_dword_ptr)context,
-                                           status, buf, length)
-                  : cbr_ring_push_status(&ring, (cbr_hinternet)(uintptr_t)handle, (cbr_dword_ptr)context,
-                                         status, buf, length);
+    pushed = push(api, handle, context, status, buf, length);
     if (pushed != CBR_PUSHED)
         fail("push into an empty ring", status, length);
     used = 0;
@@ -270,7 +312,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fail("drain returned other than one record", status, length);
     out[0].seq = 0;
     if (keep > CBR_RECORD_INLINE) {
-        if (out[0].flags != (CBR_FLAG_PAYLOAD | (over ? CBR_FLAG_TRUNCATED : 0)) || CBR_PAYLOAD_SIZE(&out[0]) != keep
+        if (out[0].flags != (CBR_FLAG_PAYLOAD | api_flag | (over ? CBR_FLAG_TRUNCATED : 0))
+            || CBR_PAYLOAD_SIZE(&out[0]) != keep
             || CBR_PAYLOAD_OFFSET(&out[0]) != 0 || used != keep || memcmp(payload, buf, keep) != 0)
             fail("the payload did not come out whole", status, length);
         out[0].flags = rec.flags;
@@ -282,10 +325,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fail("the ring changed the record", status, length);
 
     /* and drained without one: exactly as decoded, the payload released */
-    if (wide)
-        cbr_ring_push_status_w(&ring, (cbr_hinternet)(uintptr_t)handle, (cbr_dword_ptr)context, status, buf, length);
-    else
-        cbr_ring_push_status(&ring, (cbr_hinternet)(uintptr_t)handle, (cbr_dword_ptr)context, status, buf, length);
+    push(api, handle, context, status, buf, length);
     if (cbr_ring_drain(&ring, out, 2) != 1)
         fail("plain drain returned other than one record", status, length);
     out[0].seq = 0;
