@@ -26,6 +26,7 @@ ERROR_WINHTTP_TIMEOUT = 12002
 ERROR_WINHTTP_OPERATION_CANCELLED = 12017
 ERROR_WINHTTP_CANNOT_CONNECT = 12029
 REQUEST = 0x5A5A0010
+HANDLE_MAX = (1 << (8 * ctypes.sizeof(ctypes.c_void_p))) - 1
 README = os.path.join(os.path.dirname(__file__), os.pardir, "README.md")
 COMPLETION_OF = {
     API.API_SEND_REQUEST: "send_complete",
@@ -619,7 +620,7 @@ def test_a_request_error_naming_an_api_without_a_future_is_progress():
     (1.0, TypeError, "hrequest must be an int"),
     (0, ValueError, "hrequest must be a non-NULL HINTERNET"),
     (-1, ValueError, "hrequest must be a non-NULL HINTERNET"),
-    (1 << 64, ValueError, "hrequest must be a non-NULL HINTERNET"),
+    (HANDLE_MAX + 1, ValueError, "hrequest must be a non-NULL HINTERNET"),
 ])
 @pytest.mark.parametrize("flavour", ["aio", "thread"])
 def test_request_refuses_what_is_not_a_handle(bad, error, message, flavour):
@@ -629,7 +630,7 @@ def test_request_refuses_what_is_not_a_handle(bad, error, message, flavour):
         with pytest.raises(error, match=message):
             d.request(bad)
         assert d._requests == {}
-        assert d.request((1 << 64) - 1).handle == (1 << 64) - 1
+        assert d.request(HANDLE_MAX).handle == HANDLE_MAX
 
     run(main())
 
