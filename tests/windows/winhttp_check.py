@@ -37,6 +37,8 @@ import argparse
 import asyncio
 import collections
 import ctypes
+import faulthandler
+import select
 import sys
 import time
 import urllib.parse
@@ -50,7 +52,7 @@ from wininet_check import make_body
 S = cbring.WinHttpStatus
 ADDRESS = "127.0.0.1"
 ERROR_WINHTTP_CANNOT_CONNECT = 12029
-DEADLINE = 120.0
+DEADLINE = 60.0  # a round; about 1 s under Wine
 # trickle_server.py sends 4 KiB every 10 ms, so its reads find little at a time
 TRICKLE_MIN_READS = 8
 TEXT_STATUSES = (S.RESOLVING_NAME, S.NAME_RESOLVED, S.CONNECTING_TO_SERVER, S.CONNECTED_TO_SERVER,
@@ -201,22 +203,49 @@ def check_events(name, specs, downloads, session, log, ring):
     return statuses, created, st
 
 
+def stuck_in(name, specs, downloads, log, rings):
+    """Fails with what each unfinished download last saw, and the ring's counters."""
+    last = {}
+    for ev in log:
+        last[ev.handle] = ev
+    stuck = []
+    for spec, d in zip(specs, downloads):
+        handles = [h for h in d.handles if h]
+        seen = [repr(last[h]) for h in handles if h in last]
+        stuck.append(f"{spec.url}: {d.received} of {spec.size} bytes, {d.reads} reads, error {d.error!r}, "
+                     f"handles {handles}, last events {seen}")
+    ring = rings[0] if rings else None
+    wake = ""
+    if ring is not None and not ring.closed:
+        readable = bool(select.select([ring.fileno()], [], [], 0)[0])
+        wake = f"; its fileno() {'readable' if readable else 'NOT readable'} now"
+    fail(f"{name}: unfinished after {DEADLINE:.0f} s; {len(log)} events routed; "
+         f"ring {ring.stats if ring else None}{wake}:\n  " + "\n  ".join(stuck))
+
+
 async def cbring_round(name, specs, dispatcher_for):
     log = []
     downloads = [wd.Download(s.url, bytearray(max(s.size, 1))) for s in specs]
     progress = collections.Counter()
     sessions = []
 
+    rings = []
+
     def register(ring, session):
         sessions.append(session)
+        rings.append(ring)
         previous = ring.register_winhttp(session)
         if previous != 0:
             fail(f"{name}: register_winhttp returned {previous:#x}, expected 0 (no callback before)")
 
     start = time.monotonic()
-    ring = await asyncio.wait_for(wd.download_all(
+    task = asyncio.ensure_future(wd.download_all(
         downloads, capacity=64, dispatcher=dispatcher_for(log), register=register,
-        on_progress=lambda d: progress.update((id(d),))), DEADLINE)
+        on_progress=lambda d: progress.update((id(d),))))
+    # not wait_for: its cancellation would wait on the very events that are missing
+    if not (await asyncio.wait([task], timeout=DEADLINE))[0]:
+        stuck_in(name, specs, downloads, log, rings)
+    ring = task.result()
     elapsed = time.monotonic() - start
     check_downloads(name, specs, downloads, progress)
     statuses, created, st = check_events(name, specs, downloads, sessions[0], log, ring)
@@ -247,8 +276,11 @@ async def ctypes_round(name, specs):
     downloads = [wd.Download(s.url, bytearray(max(s.size, 1))) for s in specs]
     progress = collections.Counter()
     start = time.monotonic()
-    callback = await asyncio.wait_for(ctypes_callback.download_all_ctypes(
-        downloads, on_progress=lambda d: progress.update((id(d),))), DEADLINE)
+    task = asyncio.ensure_future(ctypes_callback.download_all_ctypes(
+        downloads, on_progress=lambda d: progress.update((id(d),))))
+    if not (await asyncio.wait([task], timeout=DEADLINE))[0]:
+        stuck_in(name, specs, downloads, [], [])
+    callback = task.result()
     check_downloads(name, specs, downloads, progress)
     print(f"{name}: {len(specs)} downloads, bodies and errors as above, {callback.calls} callbacks; "
           f"{(time.monotonic() - start) * 1000:.0f} ms")
@@ -288,6 +320,8 @@ def main(argv):
     if set(rounds) - set(ROUNDS):
         p.error(f"--rounds: of {', '.join(ROUNDS)}")
     print(f"winhttp_check: Python {sys.version.split()[0]}, cbring from {cbring.__file__}")
+    # a hang shows every thread's stack, well before the caller's timeout
+    faulthandler.dump_traceback_later(len(rounds) * DEADLINE + 30, exit=True)
     try:
         run(args.urls, rounds)
     except CheckFailed as e:
