@@ -218,7 +218,11 @@ def stuck_in(name, specs, downloads, log, rings):
     wake = ""
     if ring is not None and not ring.closed:
         readable = bool(select.select([ring.fileno()], [], [], 0)[0])
-        wake = f"; its fileno() {'readable' if readable else 'NOT readable'} now"
+        # whether the records waiting are written (a lost wake-up) or a
+        # producer is stuck between its claim and its write
+        ready = ring.wait(0)
+        wake = (f"; its fileno() {'readable' if readable else 'NOT readable'} now, "
+                f"wait(0) {ready}, a drain now gets {len(ring.drain())} records")
     fail(f"{name}: unfinished after {DEADLINE:.0f} s; {len(log)} events routed; "
          f"ring {ring.stats if ring else None}{wake}:\n  " + "\n  ".join(stuck))
 
