@@ -1070,3 +1070,39 @@ def test_a_thread_flavours_future_cancelled_between_done_and_set_result_passes_i
     error = b.send_complete().exception(timeout=0)
     assert isinstance(error, cbring.WinHttpError) and error.errno == ERROR_WINHTTP_TIMEOUT
     ring.close()
+
+
+@pytest.mark.parametrize("info", [None, b"\x05\0\0"], ids=["null", "short"])
+def test_a_request_error_without_a_readable_async_result_fails_every_future_of_its_handle(info):
+    ring = cbring.Ring(64)
+    d = thread_dispatch.WinHttpDispatcher(ring)
+    req, other = d.request(REQUEST), d.request(REQUEST + 1)
+    sent, read = req.send_complete(), req.read_complete()
+    closed, elsewhere = req.closed(), other.send_complete()
+    emit(ring, REQUEST, S.REQUEST_ERROR, info, len(info or b""))
+    d.dispatch(ring.drain())
+    for f, name in ((sent, "SENDREQUEST_COMPLETE"), (read, "READ_COMPLETE")):
+        error = f.exception(timeout=0)
+        assert isinstance(error, ValueError)
+        assert re.fullmatch(rf"REQUEST_ERROR for WinHTTP handle {REQUEST:#x} carried no readable "
+                            rf"WINHTTP_ASYNC_RESULT \(flags \d+\) while it waited for {name}", str(error))
+    # its HANDLE_CLOSING is still to come, and other handles are not its
+    assert not closed.done() and not elsewhere.done()
+    assert (d.dispatched, d.discarded, d.unclaimed, d.pending) == (1, 0, 0, 2)
+    # with nobody waiting for a completion of the handle, it is counted as discarded
+    emit(ring, REQUEST, S.REQUEST_ERROR, info, len(info or b""))
+    d.dispatch(ring.drain())
+    assert (d.dispatched, d.discarded, d.unclaimed, d.pending) == (2, 1, 0, 2)
+    ring.close()
+
+
+def test_a_request_error_naming_an_api_without_a_future_and_no_progress_hook_is_counted_discarded():
+    ring = cbring.Ring(64)
+    d = thread_dispatch.WinHttpDispatcher(ring)
+    sent = d.request(REQUEST).send_complete()
+    request_error(ring, REQUEST, API.API_GET_PROXY_FOR_URL, ERROR_WINHTTP_TIMEOUT)
+    request_error(ring, REQUEST + 1, API.API_GET_PROXY_FOR_URL, ERROR_WINHTTP_TIMEOUT)   # no request()
+    d.dispatch(ring.drain())
+    assert not sent.done()
+    assert (d.dispatched, d.unknown, d.discarded, d.unclaimed) == (1, 1, 1, 0)
+    ring.close()

@@ -275,12 +275,41 @@ class Routes:
                 self.dispatched += 1
             if status in _COMPLETIONS:
                 self._complete(handle, status, event)
-            elif status == REQUEST_ERROR and event.result in _COMPLETION_OF_API:
-                self._complete(handle, _COMPLETION_OF_API[event.result], event)
+            elif status == REQUEST_ERROR:
+                self._request_error(request, handle, event)
             elif status == HANDLE_CLOSING:
                 self._handle_closing(handle)
             elif request is not None and request.on_event is not None:
                 request.on_event(event)
+
+    def _request_error(self, request: Optional[Request], handle: int, event: StatusEvent) -> None:
+        api = event.result
+        if api in _COMPLETION_OF_API:
+            self._complete(handle, _COMPLETION_OF_API[api], event)
+        elif api is None:
+            # no readable WINHTTP_ASYNC_RESULT: the call that failed is unknown, so all of them did
+            self._fail_handle(handle, event)
+        elif request is not None and request.on_event is not None:
+            request.on_event(event)   # a call no future waits for (API_GET_PROXY_FOR_URL)
+        elif request is not None:
+            self.discarded += 1       # unknown handles are counted in unknown already
+
+    def _fail_handle(self, handle: int, event: StatusEvent) -> None:
+        """Fails every future waiting for a completion of handle with an
+        unreadable REQUEST_ERROR; counted in discarded if none waits."""
+        taken = [(kind, self._waiting.pop((handle, kind), None)) for kind in _COMPLETIONS]
+        failed = False
+        for kind, waiting in taken:
+            if not waiting:
+                continue
+            self._pending -= len(waiting)
+            for future in waiting:
+                failed = _fail(future, ValueError(
+                    f"REQUEST_ERROR for WinHTTP handle {handle:#x} carried no readable "
+                    f"WINHTTP_ASYNC_RESULT (flags {event.flags}) while it waited for "
+                    f"{_NAMES[kind][0]}")) or failed
+        if not failed and self._requests.get(handle) is not None:
+            self.discarded += 1
 
     def _complete(self, handle: int, kind: int, event: StatusEvent) -> None:
         key = (handle, kind)
