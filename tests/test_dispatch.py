@@ -380,3 +380,42 @@ def test_a_dispatcher_dropped_while_futures_wait_is_garbage_collected(flavour):
     del dispatcher, futures
     gc.collect()
     assert gone() is None and waiting() is None
+
+
+def test_a_future_cancelled_from_another_thread_between_done_and_set_result_passes_its_completion_on(
+        monkeypatch, as_events):
+    """A user's cancel() lands after the routing asked done() and before its
+    set_result(): the next future of the context takes the completion, or it
+    is kept unclaimed.  The patched done() has another thread cancel the
+    future, and joins it, before it answers; that thread runs Future.cancel
+    only (the state change): the rest of _ThreadWaiter.cancel waits for the
+    dispatcher's lock, which the routing holds."""
+    from cbring import dispatch
+
+    done = dispatch._ThreadWaiter.done
+    armed = set()
+
+    def racing_done(self):
+        answer = done(self)
+        if id(self) in armed:
+            armed.discard(id(self))
+            canceller = threading.Thread(target=concurrent.futures.Future.cancel, args=(self,))
+            canceller.start()
+            canceller.join()
+            assert self.cancelled()
+        return answer
+
+    monkeypatch.setattr(dispatch._ThreadWaiter, "done", racing_done)
+    ring = cbring.Ring(64)
+    dispatcher = Dispatcher(ring)
+    racing, next_in_line = dispatcher.register(7), dispatcher.register(7)
+    alone = dispatcher.register(8)
+    armed.update((id(racing), id(alone)))
+    complete(ring, 7, result=1)
+    complete(ring, 8, result=0)          # a failed request: its future fails with WinINetError
+    routed(dispatcher, ring, as_events)
+    assert not armed
+    assert [outcome(f) for f in (racing, next_in_line, alone)] == ["cancelled", 1, "cancelled"]
+    assert counters(dispatcher) == (0, 0, 2, 1, 0)
+    assert isinstance(dispatcher.register(8).exception(timeout=0), cbring.WinINetError)
+    ring.close()

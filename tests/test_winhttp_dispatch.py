@@ -937,3 +937,172 @@ def test_the_readmes_winhttp_flow_runs_as_written():
     exec(compile(readme_section(), "README.md WinHTTP asyncio", "exec"), namespace)
     got = asyncio.run(namespace["main"](ring, list(bodies)), debug=True)
     assert got == list(bodies.values())
+
+
+def test_stop_settles_every_future_of_the_thread_flavour_when_a_done_callback_cancels_another():
+    ring = cbring.Ring(64)
+    d = thread_dispatch.WinHttpDispatcher(ring)
+    first = d.request(REQUEST).read_complete()
+    sibling = d.request(REQUEST + 1).read_complete()
+    last = d.request(REQUEST + 2).closed()
+    first.add_done_callback(lambda f: sibling.cancel())
+    d.stop()
+    assert isinstance(first.exception(timeout=0), cbring.DispatcherClosed)
+    assert sibling.cancelled()
+    assert isinstance(last.exception(timeout=0), cbring.DispatcherClosed)
+    assert d.pending == 0 and d._waiting == {}
+    ring.close()
+
+
+def test_the_thread_flavours_runner_settles_every_future_when_a_done_callback_cancels_another_at_ring_close():
+    ring = cbring.Ring(64)
+    errors = []
+    old_hook, threading.excepthook = threading.excepthook, errors.append
+    try:
+        d = thread_dispatch.WinHttpDispatcher(ring).start()
+        first = d.request(REQUEST).read_complete()
+        sibling = d.request(REQUEST + 1).read_complete()
+        last = d.request(REQUEST + 2).closed()
+        first.add_done_callback(lambda f: sibling.cancel())
+        ring.close()
+        # the runner's own settling, before any stop(): its thread settles them
+        error = last.exception(timeout=30)
+        d.stop()
+    finally:
+        threading.excepthook = old_hook
+    assert errors == []
+    assert isinstance(error, cbring.DispatcherClosed) and "ring was closed and drained" in str(error)
+    assert isinstance(first.exception(timeout=0), cbring.DispatcherClosed) and sibling.cancelled()
+
+
+def test_a_future_asked_by_a_done_callback_while_drops_are_failed_waits_for_its_completion():
+    ring = cbring.Ring(16, overflow="drop")
+    d = thread_dispatch.WinHttpDispatcher(ring)
+    a, b = d.request(REQUEST), d.request(REQUEST + 1)
+    retries = []
+    # each asks again as its future fails: one a kind nobody waited for, one the kind still being failed
+    first = a.read_complete()
+    first.add_done_callback(lambda f: retries.append(b.data_available()))
+    second = b.read_complete()
+    second.add_done_callback(lambda f: retries.append(a.read_complete()))
+    for _ in range(40):
+        emit(ring, 0x9999, S.RESOLVING_NAME)
+    assert ring.stats.dropped == 40 - 16
+    d.dispatch(ring.drain())
+    for f in (first, second):
+        error = f.exception(timeout=0)
+        assert isinstance(error, cbring.EventsDropped) and error.dropped == 40 - 16
+    assert len(retries) == 2 and not any(f.done() for f in retries)
+    assert d.pending == 2
+    emit(ring, REQUEST + 1, S.DATA_AVAILABLE, dword(11))
+    emit(ring, REQUEST, S.READ_COMPLETE, bytes(7), 7)
+    d.dispatch(ring.drain())
+    assert [f.result(timeout=0) for f in retries] == [11, 7]
+    assert d.pending == 0 and d._waiting == {} and d.unclaimed == 0
+    ring.close()
+
+
+@pytest.mark.parametrize("asks_again", [False, True])
+def test_a_done_callback_that_cancels_the_last_other_future_of_its_queue_leaves_the_routing_whole(
+        asks_again):
+    ring = cbring.Ring(64)
+    d = thread_dispatch.WinHttpDispatcher(ring)
+    req = d.request(REQUEST)
+    first, sibling = req.data_available(), req.data_available()
+    again = []
+
+    def cancel_the_other(future):
+        sibling.cancel()
+        if asks_again:
+            again.append(req.data_available())
+
+    first.add_done_callback(cancel_the_other)
+    emit(ring, REQUEST, S.DATA_AVAILABLE, dword(5))
+    d.dispatch(ring.drain())
+    assert first.result(timeout=0) == 5 and sibling.cancelled()
+    assert d.pending == len(again) and d.unclaimed == 0
+    later = again[0] if asks_again else req.data_available()
+    emit(ring, REQUEST, S.DATA_AVAILABLE, dword(6))
+    d.dispatch(ring.drain())
+    assert later.result(timeout=0) == 6
+    assert d.pending == 0 and d._waiting == {} and d.dispatched == 2
+    ring.close()
+
+
+def cancel_from_another_thread_inside_done(monkeypatch, targets):
+    """The first time each of targets is asked done(), another thread cancels
+    it, and is joined, before done() answers False: a user's cancel() landing
+    between the routing's done() and set_result().  The other thread runs
+    only Future.cancel (the state change): the rest of _ThreadWaiter.cancel
+    would wait for the dispatcher's lock, which the routing holds."""
+    done = thread_dispatch._ThreadWaiter.done
+    armed = set(map(id, targets))
+
+    def racing_done(self):
+        answer = done(self)
+        if id(self) in armed:
+            armed.discard(id(self))
+            canceller = threading.Thread(target=concurrent.futures.Future.cancel, args=(self,))
+            canceller.start()
+            canceller.join()
+            assert self.cancelled()
+        return answer
+
+    monkeypatch.setattr(thread_dispatch._ThreadWaiter, "done", racing_done)
+    return armed
+
+
+def test_a_thread_flavours_future_cancelled_between_done_and_set_result_passes_its_completion_on(
+        monkeypatch):
+    ring = cbring.Ring(64)
+    d = thread_dispatch.WinHttpDispatcher(ring)
+    a, b = d.request(REQUEST), d.request(REQUEST + 1)
+    racing, next_in_line = a.read_complete(), a.read_complete()
+    alone = b.send_complete()
+    armed = cancel_from_another_thread_inside_done(monkeypatch, [racing, alone])
+    emit(ring, REQUEST, S.READ_COMPLETE, bytes(9), 9)
+    request_error(ring, REQUEST + 1, API.API_SEND_REQUEST, ERROR_WINHTTP_TIMEOUT)
+    d.dispatch(ring.drain())
+    assert not armed and racing.cancelled() and alone.cancelled()
+    assert next_in_line.result(timeout=0) == 9
+    # nobody else waited: the error is kept for the next send_complete()
+    assert d.unclaimed == 1 and d.pending == 0 and d._waiting == {}
+    error = b.send_complete().exception(timeout=0)
+    assert isinstance(error, cbring.WinHttpError) and error.errno == ERROR_WINHTTP_TIMEOUT
+    ring.close()
+
+
+@pytest.mark.parametrize("info", [None, b"\x05\0\0"], ids=["null", "short"])
+def test_a_request_error_without_a_readable_async_result_fails_every_future_of_its_handle(info):
+    ring = cbring.Ring(64)
+    d = thread_dispatch.WinHttpDispatcher(ring)
+    req, other = d.request(REQUEST), d.request(REQUEST + 1)
+    sent, read = req.send_complete(), req.read_complete()
+    closed, elsewhere = req.closed(), other.send_complete()
+    emit(ring, REQUEST, S.REQUEST_ERROR, info, len(info or b""))
+    d.dispatch(ring.drain())
+    for f, name in ((sent, "SENDREQUEST_COMPLETE"), (read, "READ_COMPLETE")):
+        error = f.exception(timeout=0)
+        assert isinstance(error, ValueError)
+        assert re.fullmatch(rf"REQUEST_ERROR for WinHTTP handle {REQUEST:#x} carried no readable "
+                            rf"WINHTTP_ASYNC_RESULT \(flags \d+\) while it waited for {name}", str(error))
+    # its HANDLE_CLOSING is still to come, and other handles are not its
+    assert not closed.done() and not elsewhere.done()
+    assert (d.dispatched, d.discarded, d.unclaimed, d.pending) == (1, 0, 0, 2)
+    # with nobody waiting for a completion of the handle, it is counted as discarded
+    emit(ring, REQUEST, S.REQUEST_ERROR, info, len(info or b""))
+    d.dispatch(ring.drain())
+    assert (d.dispatched, d.discarded, d.unclaimed, d.pending) == (2, 1, 0, 2)
+    ring.close()
+
+
+def test_a_request_error_naming_an_api_without_a_future_and_no_progress_hook_is_counted_discarded():
+    ring = cbring.Ring(64)
+    d = thread_dispatch.WinHttpDispatcher(ring)
+    sent = d.request(REQUEST).send_complete()
+    request_error(ring, REQUEST, API.API_GET_PROXY_FOR_URL, ERROR_WINHTTP_TIMEOUT)
+    request_error(ring, REQUEST + 1, API.API_GET_PROXY_FOR_URL, ERROR_WINHTTP_TIMEOUT)   # no request()
+    d.dispatch(ring.drain())
+    assert not sent.done()
+    assert (d.dispatched, d.unknown, d.discarded, d.unclaimed) == (1, 1, 1, 0)
+    ring.close()

@@ -22,6 +22,7 @@ from cbring._core cimport AsyncResult
 from cbring.libcbring cimport CBR_INFO_ASYNC_RESULT, cbr_record
 
 from collections import deque
+from concurrent.futures import InvalidStateError
 
 from cbring._core import Batch
 from cbring._errors import DispatcherClosed, WinINetError
@@ -78,14 +79,34 @@ cdef object _checked_context(object context):
     return check(context)
 
 
-cdef inline void _resolve_future(future, value) except *:
-    if not future.done():
+# A concurrent.futures.Future cancelled from another thread between done()
+# and set_result() raises InvalidStateError: it was cancelled, and so takes
+# nothing (its cancel() does not take the dispatcher's lock first, or its
+# callbacks would run under it).  asyncio's futures are cancelled only on
+# the loop's thread, so theirs never reaches here.
+cdef object _Cancelled = InvalidStateError
+
+
+cdef inline bint _resolve_future(future, value) except -1:
+    """True if future took value; False if it was done (cancelled) first."""
+    if future.done():
+        return False
+    try:
         future.set_result(value)
+    except _Cancelled:
+        return False
+    return True
 
 
-cdef inline void _fail_future(future, BaseException error) except *:
-    if not future.done():
+cdef inline bint _fail_future(future, BaseException error) except -1:
+    """True if future took error; False if it was done (cancelled) first."""
+    if future.done():
+        return False
+    try:
         future.set_exception(error)
+    except _Cancelled:
+        return False
+    return True
 
 
 cdef inline bint _nonempty(dict d) noexcept:
@@ -500,17 +521,21 @@ cdef class Routes:
             if self._future_done(future):   # cancelled; cancel() could not take it out in time
                 continue
             if rec != NULL and rec.kind == CBR_INFO_ASYNC_RESULT and rec.result:
-                self._future_set_result(future, AsyncResult._of(rec.result, rec.error))
+                try:
+                    self._future_set_result(future, AsyncResult._of(rec.result, rec.error))
+                except _Cancelled:     # cancelled from another thread since done()
+                    continue
                 return 0
             if key is None:
                 key = context
             if rec == NULL:
-                self._settle(future, key, event)
+                settled = self._settle(future, key, event)
             elif rec.kind != CBR_INFO_ASYNC_RESULT:
-                self._settle(future, key, batch[i])
+                settled = self._settle(future, key, batch[i])
             else:
-                future.set_exception(WinINetError(rec.error, key))
-            return 0
+                settled = _fail_future(future, WinINetError(rec.error, key))
+            if settled:
+                return 0
         if key is None:
             key = context
         self._keep_unclaimed(key, event if rec == NULL else batch[i])
@@ -569,24 +594,24 @@ cdef class Routes:
         return 0
 
     def _settle(self, future, context, event):
-        """Settles future with a REQUEST_COMPLETE event, unless it is done."""
+        """Settles future with a REQUEST_COMPLETE event, unless it is done
+        (cancelled); True if it took the event."""
         result = event.result
         if result is None:
-            _fail_future(future, ValueError(
+            return _fail_future(future, ValueError(
                 f"REQUEST_COMPLETE for context {context} carried no readable INTERNET_ASYNC_RESULT"
                 f" (flags {event.flags})"))
-        elif result:
-            _resolve_future(future, AsyncResult(result, event.error or 0))
-        else:
-            _fail_future(future, WinINetError(event.error or 0, context))
+        if result:
+            return _resolve_future(future, AsyncResult(result, event.error or 0))
+        return _fail_future(future, WinINetError(event.error or 0, context))
 
     def _resolve(self, future, value):
-        """future.set_result(value), unless it is done."""
-        _resolve_future(future, value)
+        """future.set_result(value), unless it is done (cancelled); True if it took value."""
+        return _resolve_future(future, value)
 
     def _fail(self, future, BaseException error):
-        """future.set_exception(error), unless it is done."""
-        _fail_future(future, error)
+        """future.set_exception(error), unless it is done (cancelled); True if it took error."""
+        return _fail_future(future, error)
 
 
 # The garbage collector must see the futures the table holds (a future's

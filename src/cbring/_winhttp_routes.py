@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import struct
 from collections import deque
+from concurrent.futures import InvalidStateError
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, Optional, Tuple
 
 from cbring._core import Ring, WinHttpApi, WinHttpStatus
@@ -74,6 +75,34 @@ def _checked_hook(on_event: Optional[ProgressHook]) -> Optional[ProgressHook]:
     if on_event is not None and not callable(on_event):
         raise TypeError(f"on_event must be callable or None, got {type(on_event).__name__}")
     return on_event
+
+
+def _resolve(future: Any, value: object) -> bool:
+    """future.set_result(value) unless it is done; True if it took value.
+
+    A thread flavour's future cancelled from another thread between done()
+    and set_result() raises InvalidStateError: it was cancelled, so it takes
+    nothing (its cancel() takes the dispatcher's lock only after cancelling,
+    or its callbacks would run under the lock).  asyncio's futures are
+    cancelled only on the loop's thread and never get here."""
+    if future.done():
+        return False
+    try:
+        future.set_result(value)
+    except InvalidStateError:
+        return False
+    return True
+
+
+def _fail(future: Any, error: BaseException) -> bool:
+    """future.set_exception(error) unless it is done (cancelled, see _resolve); True if it took error."""
+    if future.done():
+        return False
+    try:
+        future.set_exception(error)
+    except InvalidStateError:
+        return False
+    return True
 
 
 def _dropped(lost: int, handle: int, kind: int) -> EventsDropped:
@@ -246,12 +275,41 @@ class Routes:
                 self.dispatched += 1
             if status in _COMPLETIONS:
                 self._complete(handle, status, event)
-            elif status == REQUEST_ERROR and event.result in _COMPLETION_OF_API:
-                self._complete(handle, _COMPLETION_OF_API[event.result], event)
+            elif status == REQUEST_ERROR:
+                self._request_error(request, handle, event)
             elif status == HANDLE_CLOSING:
                 self._handle_closing(handle)
             elif request is not None and request.on_event is not None:
                 request.on_event(event)
+
+    def _request_error(self, request: Optional[Request], handle: int, event: StatusEvent) -> None:
+        api = event.result
+        if api in _COMPLETION_OF_API:
+            self._complete(handle, _COMPLETION_OF_API[api], event)
+        elif api is None:
+            # no readable WINHTTP_ASYNC_RESULT: the call that failed is unknown, so all of them did
+            self._fail_handle(handle, event)
+        elif request is not None and request.on_event is not None:
+            request.on_event(event)   # a call no future waits for (API_GET_PROXY_FOR_URL)
+        elif request is not None:
+            self.discarded += 1       # unknown handles are counted in unknown already
+
+    def _fail_handle(self, handle: int, event: StatusEvent) -> None:
+        """Fails every future waiting for a completion of handle with an
+        unreadable REQUEST_ERROR; counted in discarded if none waits."""
+        taken = [(kind, self._waiting.pop((handle, kind), None)) for kind in _COMPLETIONS]
+        failed = False
+        for kind, waiting in taken:
+            if not waiting:
+                continue
+            self._pending -= len(waiting)
+            for future in waiting:
+                failed = _fail(future, ValueError(
+                    f"REQUEST_ERROR for WinHTTP handle {handle:#x} carried no readable "
+                    f"WINHTTP_ASYNC_RESULT (flags {event.flags}) while it waited for "
+                    f"{_NAMES[kind][0]}")) or failed
+        if not failed and self._requests.get(handle) is not None:
+            self.discarded += 1
 
     def _complete(self, handle: int, kind: int, event: StatusEvent) -> None:
         key = (handle, kind)
@@ -259,12 +317,13 @@ class Routes:
         while waiting:
             future = waiting.popleft()
             self._pending -= 1
-            if not future.done():     # cancelled; cancel() could not find it in time
-                self._settle(future, handle, kind, event)
+            # False: cancelled; cancel() could not take it out in time
+            if self._settle(future, handle, kind, event):
                 break
         else:
             self._keep_unclaimed(key, event)
-        if waiting is not None and not waiting:
+        # the settled future's callbacks may have emptied and dropped the queue, or made a new one
+        if waiting is not None and not waiting and self._waiting.get(key) is waiting:
             del self._waiting[key]
 
     def _keep_unclaimed(self, key: Tuple[int, int], event: StatusEvent) -> None:
@@ -293,31 +352,34 @@ class Routes:
                 self.discarded += len(early)
             for future in self._waiting.pop((handle, kind), ()):
                 self._pending -= 1
-                if not future.done():
-                    future.set_exception(ConnectionAbortedError(
-                        f"WinHTTP handle {handle:#x} closed (HANDLE_CLOSING) before {_NAMES[kind][0]}"))
+                _fail(future, ConnectionAbortedError(
+                    f"WinHTTP handle {handle:#x} closed (HANDLE_CLOSING) before {_NAMES[kind][0]}"))
         for future in self._waiting.pop((handle, HANDLE_CLOSING), ()):
             self._pending -= 1
-            if not future.done():
-                future.set_result(None)
+            _resolve(future, None)
 
-    def _settle(self, future: Any, handle: int, kind: int, event: StatusEvent) -> None:
-        if future.done():
-            return
+    def _settle(self, future: Any, handle: int, kind: int, event: StatusEvent) -> bool:
+        """Settles future with event unless it is done (cancelled); True if it took event."""
         if event.status_code == REQUEST_ERROR:
-            future.set_exception(WinHttpError(event.error or 0, event.result or 0, handle))
-        elif kind == READ_COMPLETE:
-            future.set_result(event.length)
-        elif kind == DATA_AVAILABLE or kind == WRITE_COMPLETE:
+            return _fail(future, WinHttpError(event.error or 0, event.result or 0, handle))
+        if kind == READ_COMPLETE:
+            return _resolve(future, event.length)
+        if kind == DATA_AVAILABLE or kind == WRITE_COMPLETE:
             info = event.info
             if isinstance(info, int):
-                future.set_result(info)
-            else:
-                future.set_exception(ValueError(
-                    f"{_NAMES[kind][0]} for WinHTTP handle {handle:#x} carried no DWORD "
-                    f"(info {info!r}, flags {event.flags})"))
-        else:
-            future.set_result(None)
+                return _resolve(future, info)
+            return _fail(future, ValueError(
+                f"{_NAMES[kind][0]} for WinHTTP handle {handle:#x} carried no DWORD "
+                f"(info {info!r}, flags {event.flags})"))
+        return _resolve(future, None)
+
+    def _take_waiting(self) -> Dict[Tuple[int, int], Deque[Any]]:
+        """Takes every waiting future out of the routing before any is settled:
+        their callbacks may cancel the others or ask for new futures, which
+        then wait in a fresh table."""
+        waiting, self._waiting = self._waiting, {}
+        self._pending = 0
+        return waiting
 
     def _check_drops(self) -> None:
         """Fails every waiting future when the ring has dropped records since the last look."""
@@ -326,12 +388,9 @@ class Routes:
             return
         lost = dropped - self._dropped_seen
         self._dropped_seen = dropped
-        for (handle, kind), waiting in self._waiting.items():
+        for (handle, kind), waiting in self._take_waiting().items():
             for future in waiting:
-                if not future.done():
-                    future.set_exception(_dropped(lost, handle, kind))
-        self._waiting.clear()
-        self._pending = 0
+                _fail(future, _dropped(lost, handle, kind))
 
     def _shut(self, why: str, cause: Optional[BaseException]) -> None:
         """Stops the routing: every future still waiting fails with DispatcherClosed."""
@@ -339,12 +398,9 @@ class Routes:
             closed = DispatcherClosed(why)
             closed.__cause__ = cause
             self._closed = closed
-        for (handle, kind), waiting in self._waiting.items():
+        for (handle, kind), waiting in self._take_waiting().items():
             for future in waiting:
-                if not future.done():
-                    error = DispatcherClosed(
-                        f"{self._closed} before {_NAMES[kind][0]} of WinHTTP handle {handle:#x}")
-                    error.__cause__ = cause
-                    future.set_exception(error)
-        self._waiting.clear()
-        self._pending = 0
+                error = DispatcherClosed(
+                    f"{self._closed} before {_NAMES[kind][0]} of WinHTTP handle {handle:#x}")
+                error.__cause__ = cause
+                _fail(future, error)
