@@ -20,10 +20,16 @@
 /* Overflow nodes come from here, so that a test can make allocation fail. */
 static uint32_t fail_malloc;
 static TEST_THREAD_LOCAL int fail_malloc_here;  /* this thread only */
+static uint32_t mallocs_refused;  /* by fail_malloc_here: how a test knows where that thread is */
 static void *test_malloc(size_t n)
 {
+    if (fail_malloc_here) {
+        /* release: this thread's claim happens before a test that sees the count */
+        cbr_fetch_add_u32(&mallocs_refused, 1, CBR_RELEASE);
+        return NULL;
+    }
     /* relaxed: the test sets it before starting the thread that must fail */
-    return cbr_load_u32(&fail_malloc, CBR_RELAXED) || fail_malloc_here ? NULL : malloc(n);
+    return cbr_load_u32(&fail_malloc, CBR_RELAXED) ? NULL : malloc(n);
 }
 #define CBR_MALLOC test_malloc
 #define CBR_FREE free
@@ -256,7 +262,7 @@ static void test_wait_after_close_sees_records_behind_an_abandoned_position(void
     cbr_ring *r = new_ring();
     cbr_record rec, out[4];
     test_thread t;
-    uint32_t result = (uint32_t)-1;
+    uint32_t result = (uint32_t)-1, refused_before;
     void *args[2];
     uint64_t i;
 
@@ -268,9 +274,11 @@ static void test_wait_after_close_sees_records_behind_an_abandoned_position(void
     }
     args[0] = r;
     args[1] = &result;
+    refused_before = cbr_load_u32(&mallocs_refused, CBR_RELAXED);
     test_thread_start(&t, push_one_without_memory, args);  /* position 2: waits for its slot */
-    /* acquire: the producer has claimed position 2 */
-    while (cbr_load_u64(&r->tail, CBR_ACQUIRE) != 3)
+    /* acquire: the producer has claimed position 2 and been refused its segment, so it
+     * waits for its slot; before that, position 3's segment (the same block's) would take it */
+    while (cbr_load_u32(&mallocs_refused, CBR_ACQUIRE) == refused_before)
         cbr_backoff(20);
     rec.context = 3;
     CHECK(cbr_ring_push(r, &rec) == CBR_SPILLED, "position 3 overflows");
