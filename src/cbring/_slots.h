@@ -281,8 +281,8 @@ typedef cbr_status_callback (WINAPI *cbr_winhttp_set_status_callback_fn)(
 #  define CBR_WINHTTP_INVALID_STATUS_CALLBACK ((cbr_status_callback)(intptr_t)-1)
 #endif
 
-static int cbr_slot_register_winhttp(uintptr_t hinternet, int i, uint32_t notifications,
-                                     uintptr_t *previous, unsigned long *error)
+static inline int cbr_slot_register_winhttp(uintptr_t hinternet, int i, uint32_t notifications,
+                                            uintptr_t *previous, unsigned long *error)
 {
 #if defined(_WIN32)
     cbr_winhttp_set_status_callback_fn set;
