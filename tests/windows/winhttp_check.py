@@ -44,6 +44,7 @@ import time
 import urllib.parse
 
 import cbring
+import cbring._testing
 import cbring.aio
 import winhttp_downloader as wd
 from winhttp_downloader import _router, ctypes_callback
@@ -52,6 +53,8 @@ from wininet_check import make_body
 S = cbring.WinHttpStatus
 ADDRESS = "127.0.0.1"
 ERROR_WINHTTP_CANNOT_CONNECT = 12029
+FIONREAD = 0x4004667F  # winsock's _IOR('f', 127, u_long)
+MSG_PEEK = 2
 DEADLINE = 60.0  # a round; about 1 s under Wine
 # trickle_server.py sends 4 KiB every 10 ms, so its reads find little at a time
 TRICKLE_MIN_READS = 8
@@ -203,6 +206,17 @@ def check_events(name, specs, downloads, session, log, ring):
     return statuses, created, st
 
 
+def socket_holds(fd):
+    """(FIONREAD, bytes a MSG_PEEK recv returns or its WSA error) of a socket."""
+    ws2 = ctypes.WinDLL("ws2_32")
+    n = ctypes.c_ulong(0)
+    if ws2.ioctlsocket(ctypes.c_size_t(fd), FIONREAD, ctypes.byref(n)) != 0:
+        return f"error {ws2.WSAGetLastError()}", None
+    buf = ctypes.create_string_buffer(8)
+    got = ws2.recv(ctypes.c_size_t(fd), buf, len(buf), MSG_PEEK)
+    return n.value, (got if got >= 0 else f"error {ws2.WSAGetLastError()}")
+
+
 def stuck_in(name, specs, downloads, log, rings):
     """Fails with what each unfinished download last saw, and the ring's counters."""
     last = {}
@@ -217,12 +231,24 @@ def stuck_in(name, specs, downloads, log, rings):
     ring = rings[0] if rings else None
     wake = ""
     if ring is not None and not ring.closed:
-        readable = bool(select.select([ring.fileno()], [], [], 0)[0])
+        fd = ring.fileno()
+        before = ring.stats
+        # whether a wake-up byte sits in the socket that select() does not report
+        queued, peeked = socket_holds(fd)
+        readable = bool(select.select([fd], [], [], 0)[0])
+        # whether the consumer's request for a signal stands: a push then signals
+        cbring._testing.call_status(ring.status_callback, 1, 1, 60)
+        signalled = ring.stats.wakeups - before.wakeups
+        queued_after, _ = socket_holds(fd)
+        readable_after = bool(select.select([fd], [], [], 0)[0])
         # whether the records waiting are written (a lost wake-up) or a
         # producer is stuck between its claim and its write
         ready = ring.wait(0)
         wake = (f"; its fileno() {'readable' if readable else 'NOT readable'} now, "
-                f"wait(0) {ready}, a drain now gets {len(ring.drain())} records")
+                f"FIONREAD {queued}, MSG_PEEK {peeked}; one more push signalled {signalled} "
+                f"(the consumer was {'armed' if signalled else 'not armed'}), then FIONREAD "
+                f"{queued_after}, readable {readable_after}; wait(0) {ready}, a drain now gets "
+                f"{len(ring.drain())} records (1 of them that push)")
     fail(f"{name}: unfinished after {DEADLINE:.0f} s; {len(log)} events routed; "
          f"ring {ring.stats if ring else None}{wake}:\n  " + "\n  ".join(stuck))
 
